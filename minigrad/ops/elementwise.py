@@ -1,0 +1,692 @@
+"""Elementwise ops: arithmetic, math functions and activations (forward + backward each).
+
+Binary ops broadcast like torch; the engine sums gradients back to each input's shape.
+Operands are promoted to a common dtype with torch's rules before the op runs.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Number
+
+import numpy as np
+from scipy.special import erf as _erf
+
+from .. import backend, dtypes
+from ..autograd import Function
+from ..tensor import Tensor
+
+# --------------------------------------------------------------------------- operands
+
+
+def promote(*operands):
+    """Bring tensors, arrays and scalars to torch's common dtype.
+
+    Returns the operands with tensors cast (differentiably) where needed, NumPy arrays
+    wrapped as constant tensors, and scalars left as Python numbers (NumPy keeps a tensor's
+    dtype for those) or made 0-d arrays when the category rises (``int_tensor * 0.5``).
+    """
+    if len(operands) == 2:
+        a, b = operands
+        if isinstance(a, Tensor) and isinstance(b, Tensor) and a.data.dtype == b.data.dtype:
+            return a, b
+    raw = []
+    for op in operands:
+        if isinstance(op, Tensor):
+            raw.append(op.data)
+        elif isinstance(op, np.ndarray):
+            raw.append(op)
+        elif isinstance(op, np.generic):
+            raw.append(op.item())
+        elif isinstance(op, Number):
+            raw.append(op)
+        elif isinstance(op, (list, tuple)):
+            raw.append(Tensor(op).data)
+        else:
+            raise TypeError(f"unsupported operand type: {type(op).__name__}")
+    dt = dtypes.result_type(raw)
+    out = []
+    for op, r in zip(operands, raw):
+        if isinstance(op, Tensor):
+            out.append(op if op.data.dtype == dt else cast(op, dt))
+        elif isinstance(r, np.ndarray):
+            out.append(Tensor._make(r if r.dtype == dt else r.astype(dt), False, None))
+        elif isinstance(r, bool) or dt.kind == "f" or (dt.kind in "iu" and isinstance(r, int)):
+            out.append(r)
+        else:
+            out.append(np.asarray(r, dtype=dt))
+    return out
+
+
+class Cast(Function):
+    """z = x as another dtype.   dx = g (cast back by the engine)."""
+
+    @staticmethod
+    def forward(ctx, x, dtype):
+        return x.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output, None
+
+
+def cast(x: Tensor, dtype) -> Tensor:
+    dt = dtypes.as_dtype(dtype)
+    if x.data.dtype == dt:
+        return x
+    return Cast.apply(x, dt)
+
+
+# --------------------------------------------------------------------------- arithmetic
+
+
+class Add(Function):
+    """z = x + y.   dx = g,   dy = g."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        return x + y
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output, grad_output
+
+
+class Sub(Function):
+    """z = x - y.   dx = g,   dy = -g."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        return x - y
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output, (-grad_output if ctx.needs_input_grad[1] else None)
+
+
+class Mul(Function):
+    """z = x * y.   dx = g * y,   dy = g * x."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return x * y
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        x, y = ctx.saved_tensors
+        gx = grad_output * y if ctx.needs_input_grad[0] else None
+        gy = grad_output * x if ctx.needs_input_grad[1] else None
+        return gx, gy
+
+
+class Div(Function):
+    """z = x / y.   dx = g / y,   dy = -g * x / y^2."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return x / y
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        x, y = ctx.saved_tensors
+        gx = grad_output / y if ctx.needs_input_grad[0] else None
+        gy = -grad_output * x / (y * y) if ctx.needs_input_grad[1] else None
+        return gx, gy
+
+
+class Neg(Function):
+    """z = -x.   dx = -g."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return -x
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return -grad_output
+
+
+class Pow(Function):
+    """z = x ** y.   dx = g * y * x^(y-1) (0 where y == 0),   dy = g * z * log(x) (0 where x == 0, y >= 0)."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        out = np.power(x, y)
+        ctx.save_for_backward(x, y, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        x, y, out = ctx.saved_tensors
+        gx = gy = None
+        if ctx.needs_input_grad[0]:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gx = grad_output * y * np.power(x, y - 1)
+            gx = np.where(np.asarray(y) == 0, 0, gx).astype(gx.dtype, copy=False)
+        if ctx.needs_input_grad[1]:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gy = grad_output * out * np.log(x)
+            zero = (np.asarray(x) == 0) & (np.asarray(y) >= 0)
+            gy = np.where(zero, 0, gy).astype(gy.dtype, copy=False)
+        return gx, gy
+
+
+class Maximum(Function):
+    """z = max(x, y).   dx = g where x > y (g/2 at ties),   dy likewise."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return np.maximum(x, y)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        x, y = ctx.saved_tensors
+        return _select_grads(ctx, grad_output, x > y, x == y)
+
+
+class Minimum(Function):
+    """z = min(x, y).   dx = g where x < y (g/2 at ties),   dy likewise."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return np.minimum(x, y)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        x, y = ctx.saved_tensors
+        return _select_grads(ctx, grad_output, x < y, x == y)
+
+
+def _select_grads(ctx, g, x_wins, tie):
+    half = g * 0.5
+    gx = np.where(tie, half, np.where(x_wins, g, 0)) if ctx.needs_input_grad[0] else None
+    gy = np.where(tie, half, np.where(x_wins, 0, g)) if ctx.needs_input_grad[1] else None
+    return (
+        None if gx is None else gx.astype(g.dtype, copy=False),
+        None if gy is None else gy.astype(g.dtype, copy=False),
+    )
+
+
+class Where(Function):
+    """z = x where cond else y.   dx = g where cond,   dy = g where not cond."""
+
+    @staticmethod
+    def forward(ctx, cond, x, y):
+        ctx.save_for_backward(cond)
+        return np.where(cond, x, y)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (cond,) = ctx.saved_tensors
+        zero = np.zeros((), grad_output.dtype)
+        gx = np.where(cond, grad_output, zero) if ctx.needs_input_grad[1] else None
+        gy = np.where(cond, zero, grad_output) if ctx.needs_input_grad[2] else None
+        return None, gx, gy
+
+
+# --------------------------------------------------------------------------- math functions
+
+
+class Exp(Function):
+    """z = exp(x).   dx = g * z."""
+
+    @staticmethod
+    def forward(ctx, x):
+        out = np.exp(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (out,) = ctx.saved_tensors
+        return grad_output * out
+
+
+class Log(Function):
+    """z = log(x).   dx = g / x."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(x)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        with np.errstate(divide="ignore"):
+            return grad_output / x
+
+
+class Log1p(Function):
+    """z = log(1 + x).   dx = g / (1 + x)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log1p(x)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        with np.errstate(divide="ignore"):
+            return grad_output / (1 + x)
+
+
+class Sqrt(Function):
+    """z = sqrt(x).   dx = g / (2 z)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        with np.errstate(invalid="ignore"):
+            out = np.sqrt(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (out,) = ctx.saved_tensors
+        with np.errstate(divide="ignore"):
+            return grad_output / (2 * out)
+
+
+class Abs(Function):
+    """z = |x|.   dx = g * sign(x) (0 at x == 0)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.abs(x)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return grad_output * np.sign(x)
+
+
+class Sin(Function):
+    """z = sin(x).   dx = g * cos(x)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.sin(x)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return grad_output * np.cos(x)
+
+
+class Cos(Function):
+    """z = cos(x).   dx = -g * sin(x)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.cos(x)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return -grad_output * np.sin(x)
+
+
+class Tanh(Function):
+    """z = tanh(x).   dx = g * (1 - z^2)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        out = np.tanh(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (out,) = ctx.saved_tensors
+        return grad_output * (1 - out * out)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    """Logistic function, finite for any input (no overflow in exp)."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+class Sigmoid(Function):
+    """z = 1 / (1 + exp(-x)).   dx = g * z * (1 - z)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        out = _sigmoid(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (out,) = ctx.saved_tensors
+        return grad_output * out * (1 - out)
+
+
+class Relu(Function):
+    """z = max(x, 0).   dx = g where z > 0."""
+
+    @staticmethod
+    def forward(ctx, x):
+        out = backend.relu_forward(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (out,) = ctx.saved_tensors
+        return backend.relu_backward(grad_output, out)
+
+
+class LeakyRelu(Function):
+    """z = x if x > 0 else a*x.   dx = g if x > 0 else a*g."""
+
+    @staticmethod
+    def forward(ctx, x, negative_slope):
+        ctx.save_for_backward(x)
+        ctx.negative_slope = negative_slope
+        return np.where(x > 0, x, x * negative_slope).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        g = np.where(x > 0, grad_output, grad_output * ctx.negative_slope)
+        return g.astype(grad_output.dtype, copy=False), None
+
+
+class Elu(Function):
+    """z = x if x > 0 else a*(exp(x) - 1).   dx = g if x > 0 else g * (z + a)."""
+
+    @staticmethod
+    def forward(ctx, x, alpha):
+        out = np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))).astype(x.dtype, copy=False)
+        ctx.save_for_backward(x, out)
+        ctx.alpha = alpha
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        x, out = ctx.saved_tensors
+        g = np.where(x > 0, grad_output, grad_output * (out + ctx.alpha))
+        return g.astype(grad_output.dtype, copy=False), None
+
+
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+_INV_SQRT_2 = 1 / math.sqrt(2)
+_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+
+
+class Gelu(Function):
+    """z = x * Phi(x) (or its tanh approximation).   dx = g * (Phi(x) + x * phi(x))."""
+
+    @staticmethod
+    def forward(ctx, x, approximate):
+        ctx.save_for_backward(x)
+        ctx.approximate = approximate
+        if approximate == "tanh":
+            inner = _SQRT_2_OVER_PI * (x + 0.044715 * x**3)
+            return (0.5 * x * (1 + np.tanh(inner))).astype(x.dtype, copy=False)
+        return (0.5 * x * (1 + _erf(x * _INV_SQRT_2))).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        if ctx.approximate == "tanh":
+            inner = _SQRT_2_OVER_PI * (x + 0.044715 * x**3)
+            t = np.tanh(inner)
+            d_inner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
+            d = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * d_inner
+        else:
+            cdf = 0.5 * (1 + _erf(x * _INV_SQRT_2))
+            pdf = np.exp(-0.5 * x * x) * _INV_SQRT_2PI
+            d = cdf + x * pdf
+        return (grad_output * d).astype(grad_output.dtype, copy=False), None
+
+
+class Softplus(Function):
+    """z = log(1 + exp(b*x)) / b (x where b*x > threshold).   dx = g * sigmoid(b*x) (g there)."""
+
+    @staticmethod
+    def forward(ctx, x, beta, threshold):
+        ctx.save_for_backward(x)
+        ctx.beta, ctx.threshold = beta, threshold
+        bx = x * beta
+        soft = (np.logaddexp(0, bx) / beta).astype(x.dtype, copy=False)
+        return np.where(bx > threshold, x, soft)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        bx = x * ctx.beta
+        g = np.where(bx > ctx.threshold, grad_output, grad_output * _sigmoid(bx))
+        return g.astype(grad_output.dtype, copy=False), None, None
+
+
+class Clamp(Function):
+    """z = min(max(x, lo), hi).   dx = g where lo <= x <= hi."""
+
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        ctx.save_for_backward(x)
+        ctx.lo, ctx.hi = lo, hi
+        out = x
+        if lo is not None:
+            out = np.maximum(out, np.asarray(lo, x.dtype))
+        if hi is not None:
+            out = np.minimum(out, np.asarray(hi, x.dtype))
+        return out if out is not x else x.copy()
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        keep = np.ones(x.shape, bool)
+        if ctx.lo is not None:
+            keep &= x >= ctx.lo
+        if ctx.hi is not None:
+            keep &= x <= ctx.hi
+        return np.where(keep, grad_output, 0).astype(grad_output.dtype, copy=False), None, None
+
+
+# --------------------------------------------------------------------------- public functions
+
+
+def _tensor(x) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def _float_input(x, op: str) -> Tensor:
+    """Math functions of integer tensors give the default float dtype, as in torch."""
+    x = _tensor(x)
+    if x.data.dtype.kind != "f":
+        return cast(x, dtypes.get_default_dtype())
+    return x
+
+
+def add(x, y, *, alpha=1) -> Tensor:
+    if alpha != 1:
+        y = mul(y, alpha)
+    return Add.apply(*promote(x, y))
+
+
+def sub(x, y, *, alpha=1) -> Tensor:
+    if alpha != 1:
+        y = mul(y, alpha)
+    return Sub.apply(*promote(x, y))
+
+
+def mul(x, y) -> Tensor:
+    return Mul.apply(*promote(x, y))
+
+
+def div(x, y, *, rounding_mode: str | None = None) -> Tensor:
+    """x / y. Integer inputs give the default float dtype; ``rounding_mode`` 'trunc' or
+    'floor' rounds the quotient (no gradient, as in torch)."""
+    x, y = promote(x, y)
+    dt = next(o.data.dtype for o in (x, y) if isinstance(o, Tensor))
+    if rounding_mode is not None:
+        xa = x.data if isinstance(x, Tensor) else x
+        ya = y.data if isinstance(y, Tensor) else y
+        if rounding_mode == "floor":
+            q = np.floor_divide(xa, ya) if dt.kind != "f" else np.floor(xa / ya)
+        elif rounding_mode == "trunc":
+            q = np.trunc(np.true_divide(xa, ya))
+        else:
+            raise ValueError(f"div: rounding_mode must be 'trunc', 'floor' or None, got {rounding_mode!r}")
+        return Tensor._make(np.asarray(q).astype(dt, copy=False), False, None)
+    if dt.kind != "f":
+        fdt = dtypes.get_default_dtype()
+        x = cast(x, fdt) if isinstance(x, Tensor) else x
+        y = cast(y, fdt) if isinstance(y, Tensor) else y
+        x, y = promote(x, y)
+    return Div.apply(x, y)
+
+
+def neg(x) -> Tensor:
+    return Neg.apply(_tensor(x))
+
+
+def pow(x, y) -> Tensor:
+    return Pow.apply(*promote(x, y))
+
+
+def maximum(x, y) -> Tensor:
+    return Maximum.apply(*promote(x, y))
+
+
+def minimum(x, y) -> Tensor:
+    return Minimum.apply(*promote(x, y))
+
+
+def where(condition, x, y) -> Tensor:
+    """Elementwise ``x if condition else y`` (broadcasting all three)."""
+    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    if cond.dtype != np.bool_:
+        cond = cond.astype(bool)
+    x, y = promote(x, y)
+    return Where.apply(cond, x, y)
+
+
+def exp(x) -> Tensor:
+    return Exp.apply(_float_input(x, "exp"))
+
+
+def log(x) -> Tensor:
+    return Log.apply(_float_input(x, "log"))
+
+
+def log1p(x) -> Tensor:
+    return Log1p.apply(_float_input(x, "log1p"))
+
+
+def sqrt(x) -> Tensor:
+    return Sqrt.apply(_float_input(x, "sqrt"))
+
+
+def abs(x) -> Tensor:
+    return Abs.apply(_tensor(x))
+
+
+def sin(x) -> Tensor:
+    return Sin.apply(_float_input(x, "sin"))
+
+
+def cos(x) -> Tensor:
+    return Cos.apply(_float_input(x, "cos"))
+
+
+def tanh(x) -> Tensor:
+    return Tanh.apply(_float_input(x, "tanh"))
+
+
+def sigmoid(x) -> Tensor:
+    return Sigmoid.apply(_float_input(x, "sigmoid"))
+
+
+def relu(x) -> Tensor:
+    return Relu.apply(_tensor(x))
+
+
+def leaky_relu(x, negative_slope: float = 0.01) -> Tensor:
+    return LeakyRelu.apply(_tensor(x), negative_slope)
+
+
+def elu(x, alpha: float = 1.0) -> Tensor:
+    return Elu.apply(_tensor(x), alpha)
+
+
+def gelu(x, approximate: str = "none") -> Tensor:
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return Gelu.apply(_tensor(x), approximate)
+
+
+def softplus(x, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    return Softplus.apply(_tensor(x), beta, threshold)
+
+
+def clamp(x, min=None, max=None) -> Tensor:
+    """Clamp into ``[min, max]``; either bound may be None, a number or a tensor."""
+    if min is None and max is None:
+        raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        out = _tensor(x)
+        if min is not None:
+            out = maximum(out, min)
+        if max is not None:
+            out = minimum(out, max)
+        return out
+    return Clamp.apply(_tensor(x), min, max)
+
+
+clip = clamp
+
+
+class Sign(Function):
+    """z = sign(x).   dx = 0."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.shape = x.shape
+        return np.sign(x)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return np.zeros(ctx.shape, grad_output.dtype)
+
+
+class Remainder(Function):
+    """z = x - floor(x / y) * y.   dx = g,   dy = -g * floor(x / y)."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return np.remainder(x, y)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        x, y = ctx.saved_tensors
+        gy = -grad_output * np.floor_divide(x, y) if ctx.needs_input_grad[1] else None
+        return grad_output, gy
+
+
+def sign(x) -> Tensor:
+    return Sign.apply(_tensor(x))
+
+
+def remainder(x, y) -> Tensor:
+    return Remainder.apply(*promote(x, y))
+
+
+def square(x) -> Tensor:
+    x = _tensor(x)
+    return Mul.apply(x, x)

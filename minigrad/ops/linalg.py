@@ -25,10 +25,10 @@ class MatMul(Function):
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         g = grad_output
-        if a.ndim == 1:
-            g = np.expand_dims(g, -2)
         if b.ndim == 1:
             g = np.expand_dims(g, -1)
+        if a.ndim == 1:
+            g = np.expand_dims(g, -2)
         ga = gb = None
         if ctx.needs_input_grad[0]:
             ga = backend.matmul(g, b2, transpose_b=True)

@@ -6,6 +6,7 @@ and softmax / log_softmax (forward + backward each).
 
 from __future__ import annotations
 
+import builtins
 from collections import namedtuple
 
 import numpy as np
@@ -26,7 +27,7 @@ def normalize_dims(dim, ndim: int, op: str) -> tuple[int, ...]:
     if not dims:
         return tuple(range(ndim))
     out = []
-    rank = max(ndim, 1)
+    rank = builtins.max(ndim, 1)
     for d in dims:
         d = int(d)
         if not -rank <= d < rank:
@@ -96,7 +97,7 @@ class Var(Function):
         mean = np.mean(x, axis=axes, keepdims=True)
         centered = x - mean
         n = _count(x.shape, axes)
-        denom = max(n - correction, 0)
+        denom = builtins.max(n - correction, 0)
         ctx.save_for_backward(centered)
         ctx.axes, ctx.keepdim, ctx.denom = axes, keepdim, denom
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -117,7 +118,7 @@ class Std(Function):
     def forward(ctx, x, axes, correction, keepdim):
         mean = np.mean(x, axis=axes, keepdims=True)
         centered = x - mean
-        denom = max(_count(x.shape, axes) - correction, 0)
+        denom = builtins.max(_count(x.shape, axes) - correction, 0)
         with np.errstate(divide="ignore", invalid="ignore"):
             out = np.sqrt(np.sum(centered * centered, axis=axes, keepdims=True) / denom)
         ctx.save_for_backward(centered, out)

@@ -4,9 +4,12 @@ extension loops see plain buffers."""
 
 from __future__ import annotations
 
+import sys
+import threading
+
 import numpy as np
 
-from . import _elementwise
+from . import _blas, _conv, _elementwise, _pool, reference
 
 __all__ = ["relu_forward", "relu_backward", "build_info"]
 
@@ -20,10 +23,17 @@ def build_info() -> dict:
     }
 
 
+def _buffer(a: np.ndarray, dtype: np.dtype | None = None) -> np.ndarray:
+    """``a`` as a C-contiguous array the typed memoryviews accept (they need writable buffers,
+    and broadcast views or arrays made from scalars are read-only)."""
+    b = np.ascontiguousarray(a, dtype=dtype).reshape(a.shape)  # (keeps 0-d arrays 0-d)
+    return b if b.flags.writeable else b.copy()
+
+
 def relu_forward(x: np.ndarray) -> np.ndarray:
     if x.dtype.type not in _FLOATS:
-        return np.maximum(x, 0)
-    x = np.ascontiguousarray(x)
+        return reference.relu_forward(x)
+    x = _buffer(x)
     out = np.empty_like(x)
     _elementwise._relu_forward(x.reshape(-1), out.reshape(-1))
     return out
@@ -31,9 +41,9 @@ def relu_forward(x: np.ndarray) -> np.ndarray:
 
 def relu_backward(grad_output: np.ndarray, out: np.ndarray) -> np.ndarray:
     if out.dtype.type not in _FLOATS:
-        return np.where(out > 0, grad_output, 0)
-    g = np.ascontiguousarray(np.broadcast_to(grad_output, out.shape), dtype=out.dtype)
-    out = np.ascontiguousarray(out)
+        return reference.relu_backward(grad_output, out)
+    g = _buffer(np.broadcast_to(grad_output, out.shape), out.dtype)
+    out = _buffer(out)
     gx = np.empty_like(out)
     _elementwise._relu_backward(g.reshape(-1), out.reshape(-1), gx.reshape(-1))
     return gx
@@ -41,3 +51,417 @@ def relu_backward(grad_output: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 def set_num_threads(n: int) -> None:
     _elementwise.set_num_threads(n)
+
+
+# --------------------------------------------------------------------------- pooling
+# Semantics, argmax format and validation: see the pooling section of reference.py.
+
+__all__ += [
+    "max_pool2d_forward",
+    "max_pool2d_backward",
+    "avg_pool2d_forward",
+    "avg_pool2d_backward",
+]
+
+
+def _pair(v) -> tuple[int, int]:
+    return int(v[0]), int(v[1])
+
+
+def _check_pool_backward(op, grad_output, input_shape, kernel, stride, padding, dilation):
+    """The backward loops trust the output size: it must be what the forward produced."""
+    N, C, H, W = input_shape
+    sizes = [
+        {reference.pool2d_output_size(n, k, s, p, d, cm) for cm in (False, True)}
+        for n, k, s, p, d in zip((H, W), kernel, stride, padding, dilation)
+    ]
+    go = grad_output.shape
+    if len(go) != 4 or go[:2] != (N, C) or go[2] not in sizes[0] or go[3] not in sizes[1]:
+        raise ValueError(
+            f"{op}: grad_output shape {go} does not match input shape {tuple(input_shape)} "
+            f"with kernel_size={kernel}, stride={stride}, padding={padding}, dilation={dilation}"
+        )
+
+
+def max_pool2d_forward(
+    x: np.ndarray,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+    ceil_mode: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    if x.dtype.type not in _FLOATS:
+        return reference.max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode)
+    kernel, stride, padding, dilation = map(_pair, (kernel, stride, padding, dilation))
+    OH, OW = reference.pool2d_output_shape("max_pool2d", x.shape, kernel, stride, padding, dilation,
+                                           ceil_mode)
+    N, C, H, W = x.shape
+    out = np.empty((N, C, OH, OW), x.dtype)
+    adt = reference.max_pool2d_argmax_dtype(kernel)
+    argmax = np.empty((N, C, OH, OW), adt)
+    if N * C:
+        _pool.max_pool2d_forward(
+            np.ascontiguousarray(x).reshape(N * C, H, W), out.reshape(N * C, OH, OW),
+            argmax.reshape(N * C, OH * OW).view(np.uint8), adt.itemsize > 1,
+            kernel, stride, padding, dilation,
+        )
+    return out, argmax
+
+
+def max_pool2d_backward(
+    grad_output: np.ndarray,
+    argmax: np.ndarray,
+    input_shape: tuple[int, int, int, int],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+) -> np.ndarray:
+    kernel, stride, padding, dilation = map(_pair, (kernel, stride, padding, dilation))
+    adt = reference.max_pool2d_argmax_dtype(kernel)
+    if grad_output.dtype.type not in _FLOATS or argmax.dtype != adt or argmax.shape != grad_output.shape:
+        return reference.max_pool2d_backward(grad_output, argmax, input_shape, kernel, stride, padding,
+                                             dilation)
+    input_shape = tuple(int(s) for s in input_shape)
+    _check_pool_backward("max_pool2d_backward", grad_output, input_shape, kernel, stride, padding,
+                         dilation)
+    N, C, H, W = input_shape
+    OH, OW = grad_output.shape[2:]
+    grad_input = np.empty(input_shape, grad_output.dtype)
+    if N * C:
+        _pool.max_pool2d_backward(
+            np.ascontiguousarray(grad_output).reshape(N * C, OH, OW),
+            np.ascontiguousarray(argmax).reshape(N * C, OH * OW).view(np.uint8), adt.itemsize > 1,
+            grad_input.reshape(N * C, H, W), kernel, stride, padding, dilation,
+        )
+    return grad_input
+
+
+def avg_pool2d_forward(
+    x: np.ndarray,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    ceil_mode: bool,
+    count_include_pad: bool,
+    divisor_override: int | None,
+) -> np.ndarray:
+    if x.dtype.type not in _FLOATS:
+        return reference.avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, count_include_pad,
+                                            divisor_override)
+    kernel, stride, padding = map(_pair, (kernel, stride, padding))
+    OH, OW = reference.pool2d_output_shape("avg_pool2d", x.shape, kernel, stride, padding, (1, 1),
+                                           ceil_mode)
+    N, C, H, W = x.shape
+    out = np.empty((N, C, OH, OW), x.dtype)
+    if N * C:
+        _pool.avg_pool2d_forward(
+            np.ascontiguousarray(x).reshape(N * C, H, W), out.reshape(N * C, OH, OW),
+            kernel, stride, padding, bool(count_include_pad), int(divisor_override or 0),
+        )
+    return out
+
+
+def avg_pool2d_backward(
+    grad_output: np.ndarray,
+    input_shape: tuple[int, int, int, int],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    count_include_pad: bool,
+    divisor_override: int | None,
+) -> np.ndarray:
+    if grad_output.dtype.type not in _FLOATS:
+        return reference.avg_pool2d_backward(grad_output, input_shape, kernel, stride, padding,
+                                             count_include_pad, divisor_override)
+    kernel, stride, padding = map(_pair, (kernel, stride, padding))
+    input_shape = tuple(int(s) for s in input_shape)
+    _check_pool_backward("avg_pool2d_backward", grad_output, input_shape, kernel, stride, padding,
+                         (1, 1))
+    N, C, H, W = input_shape
+    OH, OW = grad_output.shape[2:]
+    grad_input = np.empty(input_shape, grad_output.dtype)
+    if N * C:
+        _pool.avg_pool2d_backward(
+            np.ascontiguousarray(grad_output).reshape(N * C, OH, OW), grad_input.reshape(N * C, H, W),
+            kernel, stride, padding, bool(count_include_pad), int(divisor_override or 0),
+        )
+    return grad_input
+
+
+# --------------------------------------------------------------------------- matmul, linear, conv2d
+# BLAS (scipy.linalg.cython_blas) from nogil code; see csrc/blas_gemm.pxi for the row-major
+# trick and the thread split. Operands reach BLAS as (base array, per-batch element offsets,
+# transpose flag, leading dimension): transposed and sliced views are not copied.
+
+__all__ += ["matmul", "linear_forward", "linear_backward", "conv2d_forward", "conv2d_backward"]
+
+_INT_MAX = 2**31 - 1
+
+
+def _blas_operand(x: np.ndarray) -> tuple[np.ndarray, bool, int]:
+    """(array, swapped, ld): the last two dims of ``array`` as a row-major matrix with leading
+    dimension ``ld`` (swapped: that matrix is x's transpose). Copies only when the layout
+    has no unit stride in either of the last two dims (or negative strides)."""
+    item = x.itemsize
+    if any(s < 0 or s % item for s in x.strides):
+        x = np.ascontiguousarray(x)
+    r, c = x.shape[-2:]
+    sr, sc = x.strides[-2] // item, x.strides[-1] // item
+    if (c == 1 or sc == 1) and (r == 1 or sr >= c):
+        return x, False, max(sr if r > 1 else c, c, 1)
+    if (r == 1 or sr == 1) and (c == 1 or sc >= r):
+        return x, True, max(sc if c > 1 else r, r, 1)
+    x = np.ascontiguousarray(x)
+    return x, False, max(c, 1)
+
+
+def _batch_offsets(x: np.ndarray, batch: tuple[int, ...]) -> np.ndarray:
+    """Element offset of each matrix of ``x`` broadcast to the batch shape, flattened."""
+    off = np.zeros(batch, dtype=np.intp)
+    lead = len(batch) - (x.ndim - 2)
+    for axis, (n, s) in enumerate(zip(x.shape[:-2], x.strides[:-2])):
+        if n != 1:
+            shape = [1] * len(batch)
+            shape[lead + axis] = n
+            off += (np.arange(n, dtype=np.intp) * (s // x.itemsize)).reshape(shape)
+    return off.reshape(-1)
+
+
+def _gemm(a, b, transpose_a, transpose_b, out=None, beta=0.0):
+    """op(a) @ op(b) (+ beta * out) through BLAS; None when the case is not handled here."""
+    if (
+        a.ndim < 2
+        or b.ndim < 2
+        or a.dtype != b.dtype
+        or a.dtype.type not in _FLOATS
+    ):
+        return None
+    m, k = a.shape[-2:][::-1] if transpose_a else a.shape[-2:]
+    k2, n = b.shape[-2:][::-1] if transpose_b else b.shape[-2:]
+    if k != k2 or max(m, n, k) > _INT_MAX:
+        return None
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    if out is None:
+        out = np.empty(batch + (m, n), dtype=a.dtype)
+    if out.size == 0:
+        return out
+    if k == 0:
+        if beta == 0:
+            out.fill(0)  # BLAS semantics: with beta = 0 the old contents are never read
+        else:
+            out *= beta
+        return out
+    a, swap_a, lda = _blas_operand(a)
+    b, swap_b, ldb = _blas_operand(b)
+    if max(lda, ldb) > _INT_MAX:
+        return None
+    _blas.gemm_into(
+        a, b, out, _batch_offsets(a, batch), _batch_offsets(b, batch),
+        transpose_a != swap_a, transpose_b != swap_b, m, n, k, lda, ldb, beta,
+    )
+    return out
+
+
+def matmul(
+    a: np.ndarray, b: np.ndarray, transpose_a: bool = False, transpose_b: bool = False
+) -> np.ndarray:
+    out = _gemm(a, b, transpose_a, transpose_b)
+    return out if out is not None else reference.matmul(a, b, transpose_a, transpose_b)
+
+
+def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
+    if b is not None and b.dtype == x.dtype and x.ndim == 2:
+        # Bias fused into the product: pre-filled output, beta = 1.
+        out = np.empty((x.shape[0], w.shape[0]), dtype=x.dtype)
+        out[...] = b
+        if _gemm(x, w, False, True, out=out, beta=1.0) is not None:
+            return out
+    elif b is None:
+        out = _gemm(x, w, False, True)
+        if out is not None:
+            return out
+    return reference.linear_forward(x, w, b)
+
+
+def linear_backward(grad_output, x, w, needs_input_grad, needs_weight_grad, needs_bias_grad):
+    gx = matmul(grad_output, w) if needs_input_grad else None
+    gw = matmul(grad_output, x, transpose_a=True) if needs_weight_grad else None
+    gb = grad_output.sum(axis=0) if needs_bias_grad else None
+    return gx, gw, gb
+
+
+# Scratch buffers reused across calls (a fresh multi-megabyte allocation is paid again in
+# page faults every training step). Per thread, keyed by role, shape and dtype.
+_scratch_local = threading.local()
+_SCRATCH_ENTRIES = 8
+
+
+def _scratch(role: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    cache = getattr(_scratch_local, "cache", None)
+    if cache is None:
+        cache = _scratch_local.cache = {}
+    key = (role, shape, np.dtype(dtype).str)
+    buf = cache.pop(key, None)
+    if buf is None:
+        buf = np.empty(shape, dtype=dtype)
+        if len(cache) >= _SCRATCH_ENTRIES:
+            cache.pop(next(iter(cache)))
+    cache[key] = buf  # most recently used last
+    return buf
+
+
+# Columns that conv2d_forward returns for the backward are not scratch: the caller keeps
+# them until its backward has run. They are still recycled: a pooled buffer is handed out
+# again only when nothing but the pool refers to it (its backward has finished and released
+# it), which the reference count tells exactly (views of it count as references too).
+_column_pool: list[np.ndarray] = []
+_COLUMN_POOL_SIZE = 8
+_FREE_REFCOUNT = 3  # the pool's list slot, the loop variable, getrefcount's argument
+
+
+def _pooled_columns(shape: tuple[int, int], dtype: np.dtype) -> np.ndarray:
+    for buf in _column_pool:
+        if buf.shape == shape and buf.dtype == dtype and sys.getrefcount(buf) <= _FREE_REFCOUNT:
+            return buf
+    buf = np.empty(shape, dtype=dtype)
+    _column_pool.append(buf)
+    if len(_column_pool) > _COLUMN_POOL_SIZE:
+        _column_pool.pop(0)
+    return buf
+
+
+def _conv_geometry(x_shape, w_shape, stride, padding, dilation):
+    (kh, kw), (sh, sw), (dh, dw) = w_shape[2:], stride, dilation
+    (pt, pb), (pl, pr) = padding
+    oh = (x_shape[2] + pt + pb - dh * (kh - 1) - 1) // sh + 1
+    ow = (x_shape[3] + pl + pr - dw * (kw - 1) - 1) // sw + 1
+    return (int(kh), int(kw), int(sh), int(sw), int(pt), int(pl), int(dh), int(dw), int(oh), int(ow))
+
+
+def _conv_compiled(x, w, *rest) -> bool:
+    return (
+        x.dtype.type in _FLOATS
+        and x.dtype == w.dtype
+        and all(r is None or r.dtype == x.dtype for r in rest)
+        and x.size > 0
+        and w.size > 0
+    )
+
+
+def conv2d_forward(x, w, b, stride, padding, dilation, groups, keep_columns=False):
+    if not _conv_compiled(x, w, b):
+        return reference.conv2d_forward(x, w, b, stride, padding, dilation, groups, keep_columns)
+    geo = _conv_geometry(x.shape, w.shape, stride, padding, dilation)
+    kh, kw, oh, ow = geo[0], geo[1], geo[8], geo[9]
+    n, c = x.shape[:2]
+    cout = w.shape[0]
+    rows, ncols = c * kh * kw, n * oh * ow
+    x = np.ascontiguousarray(x)
+    if keep_columns:
+        cols = _pooled_columns((rows, ncols), x.dtype)
+    else:
+        cols = _scratch("cols", (rows, ncols), x.dtype)
+    _conv.im2col(x, cols, *geo)
+    out = np.empty((n, cout, oh * ow), dtype=x.dtype)
+    tmp = out[0] if n == 1 else _scratch("out", (cout, ncols), x.dtype)
+    b = None if b is None else np.ascontiguousarray(b)
+    _conv.forward(cols, np.ascontiguousarray(w).reshape(cout, -1), b, out, tmp, groups)
+    out = out.reshape(n, cout, oh, ow)
+    return (out, cols) if keep_columns else out
+
+
+def conv2d_backward(
+    grad_output, x, w, stride, padding, dilation, groups,
+    needs_input_grad, needs_weight_grad, needs_bias_grad, columns=None,
+):
+    if not _conv_compiled(x, w, grad_output, columns):
+        return reference.conv2d_backward(
+            grad_output, x, w, stride, padding, dilation, groups,
+            needs_input_grad, needs_weight_grad, needs_bias_grad, columns,
+        )
+    geo = _conv_geometry(x.shape, w.shape, stride, padding, dilation)
+    kh, kw, oh, ow = geo[0], geo[1], geo[8], geo[9]
+    n, c = x.shape[:2]
+    cout = w.shape[0]
+    rows, ncols = c * kh * kw, n * oh * ow
+    dtype = x.dtype
+    g = np.ascontiguousarray(grad_output).reshape(n, cout, oh * ow)
+    gx = gw = gb = None
+    if needs_weight_grad:
+        if columns is None:
+            columns = _scratch("cols", (rows, ncols), dtype)
+            _conv.im2col(np.ascontiguousarray(x), columns, *geo)
+        gw = np.empty((cout, rows // groups), dtype=dtype)
+        if rows // groups <= _conv.SMALL_K:
+            # Thin product (first layer): a direct pass over the NCHW gradient, bias included.
+            sums = np.empty(cout, dtype=np.float64) if needs_bias_grad else None
+            _conv.weight_grad_small(g, columns, gw, sums, groups)
+            if needs_bias_grad:
+                gb = sums.astype(dtype)
+            needs_bias_grad = False
+            needs_weight_grad = False
+        gw = gw.reshape(w.shape)
+    if not (needs_input_grad or needs_weight_grad):
+        if needs_bias_grad:
+            gb = g.sum(axis=(0, 2))
+        return gx, gw, gb
+    if n == 1:
+        gt = g.reshape(cout, ncols)
+        if needs_bias_grad:
+            gb = g.sum(axis=(0, 2))
+    else:
+        gt = _scratch("gt", (cout, ncols), dtype)
+        sums = np.empty((n, cout), dtype=np.float64) if needs_bias_grad else None
+        _conv.transpose_grad(g, gt, sums)
+        if needs_bias_grad:
+            gb = sums.sum(axis=0).astype(dtype)
+    if needs_weight_grad:
+        _conv.weight_grad(gt, columns, gw.reshape(cout, -1), groups)
+    if needs_input_grad:
+        gx = np.empty(x.shape, dtype=dtype)
+        dcols = _scratch("dcols", (rows, ncols), dtype)
+        _conv.input_grad(gt, np.ascontiguousarray(w).reshape(cout, -1), dcols, gx, groups, *geo)
+    return gx, gw, gb
+
+
+def set_kernel_threads(n: int, split_gemm: bool) -> None:
+    """Threads of the GEMM and conv2d loops; split products across them only if BLAS is
+    sequential (``minigrad.threads`` decides)."""
+    _blas.set_threads(n, split_gemm)
+    _conv.set_threads(n, split_gemm)
+
+
+def get_kernel_threads() -> tuple[int, bool]:
+    return _conv.get_threads()
+
+
+# --------------------------------------------------------------------------- fused log-softmax + NLL
+
+__all__ += ["log_softmax_nll_forward", "log_softmax_nll_backward"]
+
+_LSM_NLL_MAX = 1 << 13  # logits elements
+
+
+def log_softmax_nll_forward(
+    logits: np.ndarray, target: np.ndarray, ignore_index: int = -100
+) -> tuple[np.ndarray, np.ndarray]:
+    # The C loop wins where a training step needs it (64x10: ~3x faster than the NumPy
+    # version, which pays per-call overheads); on large inputs NumPy's SIMD exp wins (the C
+    # loop calls the scalar libm exp), so those go to the reference.
+    if logits.dtype.type not in _FLOATS or logits.size == 0 or logits.size > _LSM_NLL_MAX:
+        return reference.log_softmax_nll_forward(logits, target, ignore_index)
+    reference.check_log_softmax_nll(logits, target, ignore_index)
+    n, c = logits.shape
+    loss = np.empty(n, logits.dtype)
+    grad = np.empty((n, c), logits.dtype)
+    _elementwise._log_softmax_nll_forward(
+        np.ascontiguousarray(logits), np.ascontiguousarray(target, dtype=np.int64), int(ignore_index),
+        loss, grad,
+    )
+    return loss, grad
+
+
+def log_softmax_nll_backward(grad_loss, grad: np.ndarray) -> np.ndarray:
+    return reference.log_softmax_nll_backward(grad_loss, grad)

@@ -82,3 +82,69 @@ mm = bmm = matmul
 def dot(a, b) -> Tensor:
     """Inner product of two 1-D tensors."""
     return matmul(a, b)
+
+
+class Linear(Function):
+    """y = x @ w^T + b.   dx = g @ w,   dw = g^T @ x (rows of all leading dims),   db = sum_rows g."""
+
+    @staticmethod
+    def forward(ctx, x, w, b):
+        ctx.x_shape = x.shape
+        ctx.has_bias = b is not None
+        x2 = x.reshape(-1, x.shape[-1])
+        ctx.save_for_backward(x2, w)
+        out = backend.linear_forward(x2, w, b)
+        return out.reshape(x.shape[:-1] + (w.shape[0],))
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        x2, w = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        g2 = grad_output.reshape(-1, w.shape[0])
+        gx, gw, gb = backend.linear_backward(
+            g2, x2, w, needs[0], needs[1], ctx.has_bias and needs[2]
+        )
+        if gx is not None:
+            gx = gx.reshape(ctx.x_shape)
+        return gx, gw, gb
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """Affine map ``input @ weight^T + bias`` (torch.nn.functional.linear).
+
+    Args:
+        input: (*, in_features).
+        weight: (out_features, in_features).
+        bias: (out_features,) or None.
+
+    Returns:
+        (*, out_features).
+    """
+    input = input if isinstance(input, Tensor) else Tensor(input)
+    weight = weight if isinstance(weight, Tensor) else Tensor(weight)
+    if bias is not None and not isinstance(bias, Tensor):
+        bias = Tensor(bias)
+    x_shape, w_shape = tuple(input.shape), tuple(weight.shape)
+    if weight.ndim != 2:
+        raise ValueError(
+            f"linear: expected weight of shape (out_features, in_features), got weight of "
+            f"shape {w_shape}"
+        )
+    if input.ndim < 1 or x_shape[-1] != w_shape[1]:
+        raise ValueError(
+            f"linear: input of shape {x_shape} and weight of shape {w_shape} do not fit: the "
+            f"last dim of the input must equal in_features={w_shape[1]}"
+        )
+    if bias is not None and tuple(bias.shape) != (w_shape[0],):
+        raise ValueError(
+            f"linear: expected bias of shape ({w_shape[0]},) for weight {w_shape}, got bias "
+            f"of shape {tuple(bias.shape)}"
+        )
+    for t in (weight, bias):
+        if t is not None and t.dtype != input.dtype:
+            raise TypeError(
+                f"linear: input ({input.dtype}), weight ({weight.dtype})"
+                + (f" and bias ({bias.dtype})" if bias is not None else "")
+                + " must have the same dtype"
+            )
+    return Linear.apply(input, weight, bias)

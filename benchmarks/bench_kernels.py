@@ -1,0 +1,323 @@
+"""Kernel benchmarks: minigrad against NumPy and PyTorch on this machine.
+
+Every case times minigrad and its references interleaved (one call of each per round, in
+alternating order), after warm-up rounds, and reports the median with p10/p90 of each and
+the ratio of the medians (minigrad / first reference: below 1 is faster). Each framework
+gets the same thread count (``torch.set_num_threads``; NumPy's BLAS is given that many
+threads while NumPy is timed and returned to minigrad's policy, one thread, afterwards).
+
+Run (unset the OpenBLAS core-type override so that BLAS picks the kernel for this CPU)::
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_kernels.py
+
+Options: ``--reps N`` (default 120), ``--warmup N`` (default 20), ``--threads N``,
+``--only SUBSTRING`` (select cases), ``--no-save`` (do not append to RESULTS.md).
+
+Adding a case: write a ``build(ctx) -> (minigrad_fn, {reference_name: fn}, flops)``
+function and append a ``Case`` to ``CASES`` (``section`` groups cases in RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import threadpoolctl
+import torch
+
+import minigrad as mg
+from minigrad import backend
+from minigrad.ops.conv import conv2d
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "RESULTS.md"
+
+
+@dataclass
+class Context:
+    """What a case's build function may use."""
+
+    threads: int
+    rng: np.random.Generator
+    numpy_blas: list  # threadpoolctl controllers of NumPy's own BLAS
+
+
+@dataclass
+class Case:
+    name: str
+    section: str
+    build: Callable[[Context], tuple[Callable[[], object], dict[str, Callable[[], object]], float]]
+
+
+# --------------------------------------------------------------------------- matmul
+
+
+def _numpy_with_threads(ctx: Context, fn: Callable[[], object]) -> Callable[[], object]:
+    """fn, timed with NumPy's BLAS on ctx.threads threads (minigrad keeps it at one)."""
+
+    def run():
+        for lib in ctx.numpy_blas:
+            lib.set_num_threads(ctx.threads)
+        try:
+            return fn()
+        finally:
+            for lib in ctx.numpy_blas:
+                lib.set_num_threads(1)
+
+    # The runner times only ``inner``: the two set_num_threads calls stay outside the clock.
+    run.inner = fn
+    # OpenBLAS's worker threads busy-wait for up to ~0.1 s after a call (THREAD_TIMEOUT):
+    # wait that out, or the next framework runs with a core taken by a spinning thread.
+    run.settle = 0.15
+    run.before = lambda: [lib.set_num_threads(ctx.threads) for lib in ctx.numpy_blas]
+    run.after = lambda: [lib.set_num_threads(1) for lib in ctx.numpy_blas]
+    return run
+
+
+def matmul_case(m: int, k: int, n: int) -> Callable[[Context], tuple]:
+    def build(ctx: Context):
+        a = ctx.rng.standard_normal((m, k)).astype(np.float32)
+        b = ctx.rng.standard_normal((k, n)).astype(np.float32)
+        at, bt = torch.from_numpy(a), torch.from_numpy(b)
+        ours = lambda: backend.matmul(a, b)  # noqa: E731
+        refs = {
+            "numpy": _numpy_with_threads(ctx, lambda: np.matmul(a, b)),
+            "torch": lambda: torch.matmul(at, bt),
+        }
+        return ours, refs, 2.0 * m * k * n
+
+    return build
+
+
+def linear_case(batch: int, fin: int, fout: int) -> Callable[[Context], tuple]:
+    """The autograd op: forward + backward of a Linear layer (weight and input gradients)."""
+
+    def build(ctx: Context):
+        x = ctx.rng.standard_normal((batch, fin)).astype(np.float32)
+        w = ctx.rng.standard_normal((fout, fin)).astype(np.float32) * 0.05
+        b = np.zeros(fout, np.float32)
+        g = ctx.rng.standard_normal((batch, fout)).astype(np.float32)
+        xm, wm, bm = (mg.tensor(v, requires_grad=True) for v in (x, w, b))
+        xt, wt, bt = (torch.tensor(v, requires_grad=True) for v in (x, w, b))
+        gt = torch.from_numpy(g)
+
+        def ours():
+            xm.grad = wm.grad = bm.grad = None
+            mg.ops.linalg.linear(xm, wm, bm).backward(mg.tensor(g))
+
+        def theirs():
+            xt.grad = wt.grad = bt.grad = None
+            torch.nn.functional.linear(xt, wt, bt).backward(gt)
+
+        return ours, {"torch": theirs}, 3 * 2.0 * batch * fin * fout
+
+    return build
+
+
+# --------------------------------------------------------------------------- conv2d
+
+
+def conv_case(n: int, cin: int, hw: int, cout: int, k: int, pad: int, input_grad: bool, backward: bool):
+    """conv2d (+ backward with a fixed cotangent) through the autograd layer, like training."""
+
+    def build(ctx: Context):
+        x = ctx.rng.standard_normal((n, cin, hw, hw)).astype(np.float32)
+        w = (ctx.rng.standard_normal((cout, cin, k, k)) * 0.1).astype(np.float32)
+        b = np.zeros(cout, np.float32)
+        oh = hw + 2 * pad - k + 1
+        g = ctx.rng.standard_normal((n, cout, oh, oh)).astype(np.float32)
+        xm = mg.tensor(x, requires_grad=input_grad)
+        wm, bm = mg.tensor(w, requires_grad=True), mg.tensor(b, requires_grad=True)
+        xt = torch.tensor(x, requires_grad=input_grad)
+        wt, bt = torch.tensor(w, requires_grad=True), torch.tensor(b, requires_grad=True)
+        gm, gt = mg.tensor(g), torch.from_numpy(g)
+
+        def ours():
+            xm.grad = wm.grad = bm.grad = None
+            out = conv2d(xm, wm, bm, padding=pad)
+            if backward:
+                out.backward(gm)
+
+        def theirs():
+            xt.grad = wt.grad = bt.grad = None
+            out = torch.nn.functional.conv2d(xt, wt, bt, padding=pad)
+            if backward:
+                out.backward(gt)
+
+        flops = 2.0 * n * cout * oh * oh * cin * k * k
+        if backward:
+            flops *= 3 if input_grad else 2
+        return ours, {"torch": theirs}, flops
+
+    return build
+
+
+CASES: list[Case] = [
+    Case("matmul f32 512x512 @ 512x512", "matmul", matmul_case(512, 512, 512)),
+    Case("matmul f32 1024x1024 @ 1024x1024", "matmul", matmul_case(1024, 1024, 1024)),
+    Case("matmul f32 64x784 @ 784x1024", "matmul", matmul_case(64, 784, 1024)),
+    Case("linear f32 fwd+bwd 64x784 -> 1024", "matmul", linear_case(64, 784, 1024)),
+    Case("conv1 fwd 64x1x28x28, 32 3x3 pad 1", "conv2d", conv_case(64, 1, 28, 32, 3, 1, False, False)),
+    Case("conv1 fwd+bwd (no input grad)", "conv2d", conv_case(64, 1, 28, 32, 3, 1, False, True)),
+    Case("conv2 fwd 64x32x14x14, 64 3x3 pad 1", "conv2d", conv_case(64, 32, 14, 64, 3, 1, True, False)),
+    Case("conv2 fwd+bwd", "conv2d", conv_case(64, 32, 14, 64, 3, 1, True, True)),
+]
+
+
+# --------------------------------------------------------------------------- runner
+
+
+def _time(fn: Callable[[], object]) -> float:
+    before, after = getattr(fn, "before", None), getattr(fn, "after", None)
+    if before is not None:
+        before()
+        call = fn.inner
+    else:
+        call = fn
+    t0 = time.perf_counter()
+    call()
+    t1 = time.perf_counter()
+    if after is not None:
+        after()
+    return t1 - t0
+
+
+def run_case(case: Case, ctx: Context, reps: int, warmup: int, pause: float) -> dict:
+    ours, refs, flops = case.build(ctx)
+    fns = {"minigrad": ours, **refs}
+    names = list(fns)
+    times: dict[str, list[float]] = {k: [] for k in names}
+    for r in range(warmup + reps):
+        order = names if r % 2 == 0 else names[::-1]
+        for name in order:
+            t = _time(fns[name])
+            if r >= warmup:
+                times[name].append(t)
+            wait = max(pause, getattr(fns[name], "settle", 0.0))
+            if wait:
+                time.sleep(wait)  # let the previous framework's spinning threads go idle
+    stats = {}
+    for name, ts in times.items():
+        arr = np.array(ts) * 1e3
+        stats[name] = {
+            "median": float(np.median(arr)),
+            "p10": float(np.percentile(arr, 10)),
+            "p90": float(np.percentile(arr, 90)),
+        }
+    return {"case": case, "flops": flops, "stats": stats, "refs": list(refs)}
+
+
+def _fmt_stat(s: dict) -> str:
+    return f"{s['median']:.3f} [{s['p10']:.3f}, {s['p90']:.3f}]"
+
+
+def format_table(results: list[dict]) -> str:
+    lines = [
+        "| case | minigrad ms (median [p10, p90]) | reference | reference ms | ratio | minigrad GFLOP/s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for res in results:
+        mine = res["stats"]["minigrad"]
+        gflops = res["flops"] / (mine["median"] * 1e-3) / 1e9
+        for i, ref in enumerate(res["refs"]):
+            theirs = res["stats"][ref]
+            ratio = mine["median"] / theirs["median"]
+            first = i == 0
+            lines.append(
+                f"| {res['case'].name if first else ''} | {_fmt_stat(mine) if first else ''} | {ref} | "
+                f"{_fmt_stat(theirs)} | {ratio:.2f}x | {f'{gflops:.0f}' if first else ''} |"
+            )
+    return "\n".join(lines)
+
+
+def blas_summary() -> str:
+    rows = []
+    for lib in threadpoolctl.threadpool_info():
+        rows.append(
+            f"{Path(lib['filepath']).name}: {lib.get('internal_api')} {lib.get('version')}, "
+            f"architecture {lib.get('architecture')}, {lib['num_threads']} thread(s)"
+        )
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=120)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=mg.get_num_threads())
+    parser.add_argument("--only", default="")
+    parser.add_argument("--pause", type=float, default=0.002, help="seconds between timed calls")
+    parser.add_argument("--no-save", action="store_true")
+    args = parser.parse_args(argv)
+
+    mg.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
+    numpy_blas = [
+        lib for lib in threadpoolctl.ThreadpoolController().lib_controllers
+        if lib.user_api == "blas" and "numpy" in lib.filepath
+    ]
+    ctx = Context(args.threads, np.random.default_rng(0), numpy_blas)
+    cases = [c for c in CASES if args.only in c.name]
+
+    print(f"minigrad backend: {backend.current()}, threads: {args.threads}; torch threads: "
+          f"{torch.get_num_threads()}")
+    print("threadpoolctl.threadpool_info():")
+    for lib in threadpoolctl.threadpool_info():
+        print("  ", lib)
+    print(f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}")
+
+    results = []
+    for case in cases:
+        res = run_case(case, ctx, args.reps, args.warmup, args.pause)
+        results.append(res)
+        mine = res["stats"]["minigrad"]
+        ref = res["refs"][0]
+        print(f"{case.name:40s} minigrad {_fmt_stat(mine)} ms   {ref} {_fmt_stat(res['stats'][ref])} ms"
+              f"   ratio {mine['median'] / res['stats'][ref]['median']:.2f}x", flush=True)
+
+    table = format_table(results)
+    print()
+    print(table)
+    if args.no_save:
+        return
+    command = "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_kernels.py"
+    extra = " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    sections = sorted({r["case"].section for r in results})
+    block = [
+        "",
+        f"## Kernels: {' and '.join(sections)}" if sections != ["conv2d", "matmul"]
+        else "## Kernels: matmul and conv2d",
+        "",
+        f"Run {date} on {platform.processor() or platform.machine()} ({os.cpu_count()} vCPU), "
+        f"`{command}{' ' + extra if extra else ''}`; {args.reps} interleaved rounds after "
+        f"{args.warmup} warm-up rounds, {args.threads} thread(s) for every framework. "
+        "The machine was shared with other work while this ran: the numbers are noisy, compare "
+        "the ratios (taken in one interleaved run) rather than absolute times.",
+        "",
+        "BLAS libraries (threadpoolctl, as minigrad leaves them):",
+        "",
+        *[f"- {line}" for line in blas_summary().splitlines()],
+        "",
+        table,
+        "",
+    ]
+    new = not RESULTS.exists() or RESULTS.stat().st_size == 0
+    with open(RESULTS, "a") as f:
+        if new:
+            f.write("# Benchmark results\n")
+        f.write("\n".join(block))
+    print(f"\nappended to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

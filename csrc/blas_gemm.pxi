@@ -1,0 +1,127 @@
+# Row-major GEMM on top of the column-major BLAS in scipy.linalg.cython_blas, callable
+# without the GIL. Included by blas.pyx and conv.pyx (each module gets its own copy).
+#
+# Row-major trick: a row-major (M x N) matrix is a column-major (N x M) one, so
+#     C = op(A) @ op(B)   (row-major)   <=>   C^T = op(B)^T @ op(A)^T   (column-major);
+# call the column-major routine with the operands swapped. Transposes stay flags.
+#
+# Thread policy (see minigrad/threads.py): BLAS runs single-threaded; a large product is
+# split into blocks of output rows or columns, one block per OpenMP thread, each block a
+# sequential BLAS call. Two busy-waiting thread pools never compete for the cores.
+
+from cython.parallel cimport prange
+from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+ctypedef fused floating:
+    float
+    double
+
+cdef extern from "omp_compat.h":
+    int mg_omp_available() nogil
+    int mg_omp_get_max_threads() nogil
+    void mg_omp_set_num_threads(int n) nogil
+
+# Below this many flops (2*M*N*K) a parallel region costs more than it saves.
+cdef double PARALLEL_MIN_FLOPS = 4.0e6
+
+# Set by minigrad.threads through set_threads(): the OpenMP threads of this module's loops,
+# and whether GEMMs may be split across them (only when BLAS itself is sequential: a
+# multi-threaded BLAS called from inside a parallel region oversubscribes the cores).
+cdef int _omp_threads = mg_omp_get_max_threads()
+cdef bint _split_gemm = False
+
+
+def set_threads(int n, bint split_gemm) -> None:
+    """Use n OpenMP threads in this module's loops; split GEMMs across them if split_gemm."""
+    global _omp_threads, _split_gemm
+    _omp_threads = n if n > 0 else 1
+    _split_gemm = split_gemm
+
+
+def get_threads() -> tuple:
+    """(OpenMP threads, whether GEMMs are split across them)."""
+    return _omp_threads, bool(_split_gemm)
+
+
+cdef inline int gemm_threads() noexcept nogil:
+    return _omp_threads if _split_gemm else 1
+
+
+cdef inline void gemm(bint trans_a, bint trans_b, int M, int N, int K, floating alpha,
+                      const floating* A, int lda, const floating* B, int ldb, floating beta,
+                      floating* C, int ldc) noexcept nogil:
+    """Sequential row-major C (M x N) = alpha op(A) op(B) + beta C.
+
+    A is (M x K) row-major with leading dimension lda, or (K x M) when trans_a;
+    B is (K x N), or (N x K) when trans_b.
+    """
+    cdef char ta = b'T' if trans_b else b'N'
+    cdef char tb = b'T' if trans_a else b'N'
+    if M <= 0 or N <= 0:
+        return
+    if floating is float:
+        sgemm(&ta, &tb, &N, &M, &K, &alpha, <float*>B, &ldb, <float*>A, &lda, &beta, C, &ldc)
+    else:
+        dgemm(&ta, &tb, &N, &M, &K, &alpha, <double*>B, &ldb, <double*>A, &lda, &beta, C, &ldc)
+
+
+cdef inline int gemm_chunks(int M, int N, int K, int nthreads) noexcept nogil:
+    """How many blocks to split one product into (1: run it sequentially)."""
+    if nthreads <= 1 or 2.0 * M * N * K < PARALLEL_MIN_FLOPS:
+        return 1
+    cdef int dim = N if N >= M else M
+    cdef int nblocks
+    if dim < 32 * nthreads:
+        return 1
+    # Blocks of >= 256 rows/columns, up to 4 per thread, handed out dynamically: on a busy
+    # machine a thread that loses its core does not hold up the others.
+    nblocks = dim // 256
+    if nblocks > 4 * nthreads:
+        nblocks = 4 * nthreads
+    if nblocks < nthreads:
+        nblocks = nthreads
+    return nblocks
+
+
+cdef inline void gemm_block(int block, int nblocks, bint trans_a, bint trans_b,
+                            int M, int N, int K, floating alpha,
+                            const floating* A, int lda, const floating* B, int ldb,
+                            floating beta, floating* C, int ldc) noexcept nogil:
+    """Block ``block`` of ``nblocks`` of the product, split along the larger output dim."""
+    cdef int step, lo, hi
+    if nblocks == 1:
+        gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+        return
+    if N >= M:
+        # Output columns [lo, hi): columns of op(B).
+        step = ((N + nblocks - 1) // nblocks + 15) // 16 * 16
+        lo = block * step
+        hi = N if lo + step > N else lo + step
+        if lo >= hi:
+            return
+        gemm(trans_a, trans_b, M, hi - lo, K, alpha, A, lda,
+             B + (<Py_ssize_t>lo * ldb if trans_b else lo), ldb, beta, C + lo, ldc)
+    else:
+        # Output rows [lo, hi): rows of op(A).
+        step = ((M + nblocks - 1) // nblocks + 15) // 16 * 16
+        lo = block * step
+        hi = M if lo + step > M else lo + step
+        if lo >= hi:
+            return
+        gemm(trans_a, trans_b, hi - lo, N, K, alpha,
+             A + (lo if trans_a else <Py_ssize_t>lo * lda), lda, B, ldb, beta,
+             C + <Py_ssize_t>lo * ldc, ldc)
+
+
+cdef void pgemm(bint trans_a, bint trans_b, int M, int N, int K, floating alpha,
+                const floating* A, int lda, const floating* B, int ldb, floating beta,
+                floating* C, int ldc) noexcept nogil:
+    """``gemm`` split across the OpenMP threads when it is large enough to pay."""
+    cdef int nthreads = gemm_threads()
+    cdef int nblocks = gemm_chunks(M, N, K, nthreads)
+    cdef int t
+    if nblocks == 1:
+        gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+        return
+    for t in prange(nblocks, num_threads=nthreads, schedule="dynamic"):
+        gemm_block(t, nblocks, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)

@@ -1,0 +1,345 @@
+# cython: language_level=3
+"""Compiled conv2d: batched transposed im2col + one GEMM per group, and its backward.
+
+Layout (the same as ``conv2d_forward`` in ``minigrad/backend/reference.py``)::
+
+    x      (N, C, H, W)                 input, C-contiguous
+    cols   (C*KH*KW, N*OH*OW)           cols[(c, kh, kw), (n, oh, ow)] = x_padded[n, c, ih, iw]
+    w      (Cout, C/groups * KH*KW)     the weight, rows of one group contiguous
+    out    (N, Cout, OH, OW)            w_g @ cols_g, written to NCHW with the bias added
+
+Backward: ``gw_g = gt_g @ cols_g^T`` reuses the forward's columns, ``dcols_g = w_g^T @ gt_g``
+and col2im scatters dcols back into the input gradient, parallel over (image, channel)
+planes so that no two threads write the same element. ``gt`` is the output gradient as
+(Cout, N*OH*OW). Everything here trusts its arguments: shapes are checked in Python.
+"""
+
+from libc.string cimport memcpy, memset
+
+cimport numpy as cnp
+import numpy as np
+
+cnp.import_array()
+
+include "blas_gemm.pxi"
+
+cdef extern from "conv_small.h":
+    int MG_SMALL_K
+    void mg_small_forward_f32(const float* cols, const float* w, const float* b, float* out,
+                              Py_ssize_t n, Py_ssize_t co, Py_ssize_t Cout, Py_ssize_t groups,
+                              Py_ssize_t K, Py_ssize_t L, Py_ssize_t NL) noexcept nogil
+    void mg_small_forward_f64(const double* cols, const double* w, const double* b, double* out,
+                              Py_ssize_t n, Py_ssize_t co, Py_ssize_t Cout, Py_ssize_t groups,
+                              Py_ssize_t K, Py_ssize_t L, Py_ssize_t NL) noexcept nogil
+    int MG_LANES_F32
+    int MG_LANES_F64
+    void mg_small_weight_grad9_f32(const float* go, const float* cols, float* acc, float* bacc,
+                                   Py_ssize_t co, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t N,
+                                   Py_ssize_t Cout, Py_ssize_t groups, Py_ssize_t L) noexcept nogil
+    void mg_small_weight_grad9_f64(const double* go, const double* cols, double* acc, double* bacc,
+                                   Py_ssize_t co, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t N,
+                                   Py_ssize_t Cout, Py_ssize_t groups, Py_ssize_t L) noexcept nogil
+    void mg_small_weight_grad_f32(const float* go, const float* cols, float* acc, float* bacc,
+                                  Py_ssize_t co, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t N,
+                                  Py_ssize_t Cout, Py_ssize_t groups, Py_ssize_t K,
+                                  Py_ssize_t L) noexcept nogil
+    void mg_small_weight_grad_f64(const double* go, const double* cols, double* acc, double* bacc,
+                                  Py_ssize_t co, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t N,
+                                  Py_ssize_t Cout, Py_ssize_t groups, Py_ssize_t K,
+                                  Py_ssize_t L) noexcept nogil
+
+# Reduction sizes K = C/groups*KH*KW up to this use the direct kernels of conv_small.h
+# (BLAS is slow on such thin products); larger ones go through GEMM.
+SMALL_K = MG_SMALL_K
+
+# Below this many elements a parallel region costs more than it saves.
+cdef Py_ssize_t PARALLEL_MIN = 1 << 15
+
+
+cdef inline Py_ssize_t floor_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    """Floor division for b > 0 (C division truncates toward zero)."""
+    if a >= 0:
+        return a // b
+    return -((-a + b - 1) // b)
+
+
+cdef inline void valid_range(Py_ssize_t start, Py_ssize_t step, Py_ssize_t size, Py_ssize_t n_out,
+                             Py_ssize_t* lo, Py_ssize_t* hi) noexcept nogil:
+    """Output positions o in [lo, hi) whose input index start + o*step lies in [0, size)."""
+    cdef Py_ssize_t a = -floor_div(start, step)                  # ceil(-start / step)
+    cdef Py_ssize_t b = floor_div(size - 1 - start, step) + 1
+    if a < 0:
+        a = 0
+    if b > n_out:
+        b = n_out
+    if b < a:
+        b = a
+    lo[0] = a
+    hi[0] = b
+
+
+def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] cols, int KH, int KW, int sh, int sw,
+           int pt, int pl, int dh, int dw, int OH, int OW):
+    """Fill cols (C*KH*KW, N*OH*OW) from x (N, C, H, W); zero where the window is padding."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t L = <Py_ssize_t>OH * OW, KK = <Py_ssize_t>KH * KW
+    cdef Py_ssize_t task, ntasks = C * KK * N
+    cdef int nthreads = _omp_threads
+    if ntasks * L < PARALLEL_MIN:
+        nthreads = 1
+    for task in prange(ntasks, nogil=True, num_threads=nthreads, schedule="guided"):
+        _im2col_row(x, cols, task // N, task % N, KH, KW, sh, sw, pt, pl, dh, dw, OH, OW)
+
+
+cdef inline void _im2col_row(const floating[:, :, :, ::1] x, floating[:, ::1] cols,
+                             Py_ssize_t r, Py_ssize_t n, int KH, int KW, int sh, int sw,
+                             int pt, int pl, int dh, int dw, int OH, int OW) noexcept nogil:
+    cdef Py_ssize_t H = x.shape[2], W = x.shape[3], L = <Py_ssize_t>OH * OW
+    cdef Py_ssize_t c = r // (KH * KW), kh = (r // KW) % KH, kw = r % KW
+    cdef Py_ssize_t oh, ow, ih, iw0, lo, hi
+    cdef floating* dst
+    cdef const floating* src
+    valid_range(kw * dw - pl, sw, W, OW, &lo, &hi)
+    for oh in range(OH):
+        dst = &cols[r, n * L + oh * OW]
+        ih = oh * sh - pt + kh * dh
+        if ih < 0 or ih >= H or lo >= hi:
+            memset(dst, 0, OW * sizeof(floating))
+            continue
+        if lo > 0:
+            memset(dst, 0, lo * sizeof(floating))
+        if hi < OW:
+            memset(dst + hi, 0, (OW - hi) * sizeof(floating))
+        iw0 = kw * dw - pl
+        src = &x[n, c, ih, 0]
+        if sw == 1:
+            memcpy(dst + lo, src + iw0 + lo, (hi - lo) * sizeof(floating))
+        else:
+            for ow in range(lo, hi):
+                dst[ow] = src[iw0 + ow * sw]
+
+
+def forward(const floating[:, ::1] cols, const floating[:, ::1] w, object bias, floating[:, :, ::1] out,
+            floating[:, ::1] tmp, int groups):
+    """out (N, Cout, L) = w_g @ cols_g per group, plus bias.
+
+    ``tmp`` is (Cout, N*L) scratch for the GEMM result (ignored when N == 1: the GEMM then
+    writes straight into ``out``, whose layout is the same).
+    """
+    cdef Py_ssize_t N = out.shape[0], Cout = out.shape[1], L = out.shape[2]
+    cdef Py_ssize_t NL = N * L, Kg = w.shape[1], Cg = Cout // groups
+    cdef const floating[::1] b
+    cdef bint has_bias = bias is not None
+    cdef Py_ssize_t g, task, n, co, j
+    cdef floating beta = 0
+    cdef floating bv
+    cdef floating* dst
+    cdef floating* src
+    cdef int nthreads = _omp_threads
+    cdef const floating* bptr = NULL
+    if has_bias:
+        b = bias
+        bptr = &b[0]
+    if Kg <= MG_SMALL_K:
+        if N * Cout * L < PARALLEL_MIN:
+            nthreads = 1
+        for task in prange(N * Cout, nogil=True, num_threads=nthreads, schedule="guided"):
+            if floating is float:
+                mg_small_forward_f32(&cols[0, 0], &w[0, 0], bptr, &out[0, 0, 0], task // Cout,
+                                     task % Cout, Cout, groups, Kg, L, NL)
+            else:
+                mg_small_forward_f64(&cols[0, 0], &w[0, 0], bptr, &out[0, 0, 0], task // Cout,
+                                     task % Cout, Cout, groups, Kg, L, NL)
+        return
+    if N == 1:
+        if has_bias:
+            for co in range(Cout):
+                bv = b[co]
+                for j in range(L):
+                    out[0, co, j] = bv
+            beta = 1
+        with nogil:
+            for g in range(groups):
+                pgemm(False, False, <int>Cg, <int>NL, <int>Kg, <floating>1,
+                      &w[g * Cg, 0], <int>Kg, &cols[g * Kg, 0], <int>NL, beta,
+                      &out[0, g * Cg, 0], <int>NL)
+        return
+    with nogil:
+        for g in range(groups):
+            pgemm(False, False, <int>Cg, <int>NL, <int>Kg, <floating>1,
+                  &w[g * Cg, 0], <int>Kg, &cols[g * Kg, 0], <int>NL, <floating>0,
+                  &tmp[g * Cg, 0], <int>NL)
+    # Epilogue: (Cout, N*L) -> (N, Cout, L), adding the bias on the way.
+    if N * Cout * L < PARALLEL_MIN:
+        nthreads = 1
+    for task in prange(N * Cout, nogil=True, num_threads=nthreads, schedule="guided"):
+        n = task // Cout
+        co = task % Cout
+        dst = &out[n, co, 0]
+        src = &tmp[co, n * L]
+        if has_bias:
+            _add_scalar(dst, src, b[co], L)
+        else:
+            memcpy(dst, src, L * sizeof(floating))
+
+
+cdef inline void _add_scalar(floating* dst, const floating* src, floating v,
+                             Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(n):
+        dst[j] = src[j] + v
+
+
+def transpose_grad(const floating[:, :, ::1] grad_output, floating[:, ::1] gt, object bias_sums):
+    """gt (Cout, N*L) = grad_output (N, Cout, L) regrouped; bias_sums (N, Cout) row sums."""
+    cdef Py_ssize_t N = grad_output.shape[0], Cout = grad_output.shape[1], L = grad_output.shape[2]
+    cdef Py_ssize_t task, n, co, j
+    cdef bint want_sums = bias_sums is not None
+    cdef double[:, ::1] sums
+    cdef double s
+    cdef int nthreads = _omp_threads
+    if want_sums:
+        sums = bias_sums
+    if N * Cout * L < PARALLEL_MIN:
+        nthreads = 1
+    for task in prange(N * Cout, nogil=True, num_threads=nthreads, schedule="guided"):
+        n = task // Cout
+        co = task % Cout
+        memcpy(&gt[co, n * L], &grad_output[n, co, 0], L * sizeof(floating))
+        if want_sums:
+            sums[n, co] = _row_sum(&grad_output[n, co, 0], L)
+
+
+cdef inline double _row_sum(const floating* src, Py_ssize_t n) noexcept nogil:
+    # Eight independent partial sums: vectorisable without reassociating, and accurate.
+    cdef double acc[8]
+    cdef Py_ssize_t j, k
+    for k in range(8):
+        acc[k] = 0
+    j = 0
+    while j + 8 <= n:
+        for k in range(8):
+            acc[k] += src[j + k]
+        j += 8
+    while j < n:
+        acc[0] += src[j]
+        j += 1
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+
+
+def weight_grad(const floating[:, ::1] gt, const floating[:, ::1] cols, floating[:, ::1] gw, int groups):
+    """gw (Cout, Kg) = gt_g (Cout/groups, N*L) @ cols_g^T per group."""
+    cdef Py_ssize_t Cout = gt.shape[0], NL = gt.shape[1], Kg = gw.shape[1]
+    cdef Py_ssize_t Cg = Cout // groups, g
+    with nogil:
+        for g in range(groups):
+            pgemm(False, True, <int>Cg, <int>Kg, <int>NL, <floating>1,
+                  &gt[g * Cg, 0], <int>NL, &cols[g * Kg, 0], <int>NL, <floating>0,
+                  &gw[g * Cg, 0], <int>Kg)
+
+
+def weight_grad_small(const floating[:, :, ::1] grad_output, const floating[:, ::1] cols,
+                      floating[:, ::1] gw, object bias_grad, int groups):
+    """gw (Cout, K) = go_g @ cols_g^T for K <= SMALL_K, straight from the NCHW gradient.
+
+    bias_grad: None, or a float64 (Cout,) array that receives the bias gradient. Threads
+    split the output channels; each walks the images in blocks whose columns fit in cache.
+    """
+    cdef Py_ssize_t N = grad_output.shape[0], Cout = grad_output.shape[1], L = grad_output.shape[2]
+    cdef Py_ssize_t K = gw.shape[1], co, t, n0, n1, lo, hi, step
+    cdef Py_ssize_t lanes = MG_LANES_F32 if floating is float else MG_LANES_F64
+    cdef bint want_bias = bias_grad is not None
+    dtype = np.float32 if floating is float else np.float64
+    acc_arr = np.zeros((Cout, K, lanes), dtype=dtype)
+    bacc_arr = np.zeros((Cout, lanes), dtype=dtype)
+    cdef floating[:, :, ::1] acc = acc_arr
+    cdef floating[:, ::1] bacc = bacc_arr
+    cdef floating* bp
+    # Images per block: about 128 KiB of columns.
+    cdef Py_ssize_t nb = max(1, (128 * 1024) // (K * L * <Py_ssize_t>sizeof(floating)))
+    cdef int nthreads = _omp_threads
+    if N * Cout * L < PARALLEL_MIN:
+        nthreads = 1
+    # Tasks of a few output channels each, handed out dynamically.
+    step = max(1, Cout // (4 * nthreads))
+    for t in prange((Cout + step - 1) // step, nogil=True, num_threads=nthreads,
+                    schedule="dynamic"):
+        lo = t * step
+        hi = min(lo + step, Cout)
+        n0 = 0
+        while n0 < N:
+            n1 = min(n0 + nb, N)
+            for co in range(lo, hi):
+                bp = &bacc[co, 0] if want_bias else NULL
+                if K == 9:  # one input channel, 3x3: the register-blocked kernel
+                    if floating is float:
+                        mg_small_weight_grad9_f32(&grad_output[0, 0, 0], &cols[0, 0],
+                                                  &acc[co, 0, 0], &bacc[co, 0], co, n0, n1, N,
+                                                  Cout, groups, L)
+                    else:
+                        mg_small_weight_grad9_f64(&grad_output[0, 0, 0], &cols[0, 0],
+                                                  &acc[co, 0, 0], &bacc[co, 0], co, n0, n1, N,
+                                                  Cout, groups, L)
+                elif floating is float:
+                    mg_small_weight_grad_f32(&grad_output[0, 0, 0], &cols[0, 0], &acc[co, 0, 0],
+                                             bp, co, n0, n1, N, Cout, groups, K, L)
+                else:
+                    mg_small_weight_grad_f64(&grad_output[0, 0, 0], &cols[0, 0], &acc[co, 0, 0],
+                                             bp, co, n0, n1, N, Cout, groups, K, L)
+            n0 = n1
+    np.asarray(gw)[...] = acc_arr.sum(axis=2, dtype=np.float64)
+    if want_bias:
+        bias_grad[...] = bacc_arr.sum(axis=1, dtype=np.float64)
+
+
+def input_grad(const floating[:, ::1] gt, const floating[:, ::1] w, floating[:, ::1] dcols,
+               floating[:, :, :, ::1] gx, int groups, int KH, int KW, int sh, int sw,
+               int pt, int pl, int dh, int dw, int OH, int OW):
+    """gx (N, C, H, W) = col2im(w_g^T @ gt_g); dcols (C*KH*KW, N*L) is scratch."""
+    cdef Py_ssize_t Cout = gt.shape[0], NL = gt.shape[1], Kg = w.shape[1]
+    cdef Py_ssize_t N = gx.shape[0], C = gx.shape[1], H = gx.shape[2], W = gx.shape[3]
+    cdef Py_ssize_t Cg = Cout // groups, g, task
+    cdef int nthreads = _omp_threads
+    with nogil:
+        for g in range(groups):
+            pgemm(True, False, <int>Kg, <int>NL, <int>Cg, <floating>1,
+                  &w[g * Cg, 0], <int>Kg, &gt[g * Cg, 0], <int>NL, <floating>0,
+                  &dcols[g * Kg, 0], <int>NL)
+    if N * C * H * W < PARALLEL_MIN:
+        nthreads = 1
+    for task in prange(N * C, nogil=True, num_threads=nthreads, schedule="guided"):
+        _col2im_plane(dcols, gx, task // C, task % C, KH, KW, sh, sw, pt, pl, dh, dw, OH, OW)
+
+
+cdef inline void _col2im_plane(floating[:, ::1] dcols, floating[:, :, :, ::1] gx,
+                               Py_ssize_t n, Py_ssize_t c, int KH, int KW, int sh, int sw,
+                               int pt, int pl, int dh, int dw, int OH, int OW) noexcept nogil:
+    cdef Py_ssize_t H = gx.shape[2], W = gx.shape[3], L = <Py_ssize_t>OH * OW
+    cdef Py_ssize_t kh, kw, oh, ow, ih, iw0, lo, hi, r
+    cdef floating* dst
+    cdef const floating* src
+    memset(&gx[n, c, 0, 0], 0, H * W * sizeof(floating))
+    for kh in range(KH):
+        for kw in range(KW):
+            r = (c * KH + kh) * KW + kw
+            valid_range(kw * dw - pl, sw, W, OW, &lo, &hi)
+            if lo >= hi:
+                continue
+            iw0 = kw * dw - pl
+            for oh in range(OH):
+                ih = oh * sh - pt + kh * dh
+                if ih < 0 or ih >= H:
+                    continue
+                dst = &gx[n, c, ih, 0]
+                src = &dcols[r, n * L + oh * OW]
+                if sw == 1:
+                    _add_into(dst + iw0 + lo, src + lo, hi - lo)
+                else:
+                    for ow in range(lo, hi):
+                        dst[iw0 + ow * sw] += src[ow]
+
+
+cdef inline void _add_into(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(n):
+        dst[j] += src[j]

@@ -57,14 +57,17 @@ def from_numpy(array: np.ndarray) -> Tensor:
 
 
 def zeros(*size, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))`` (default float dtype)."""
     return _finish(np.zeros(_size(size), _float_dtype(dtype)), requires_grad)
 
 
 def ones(*size, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones: ``ones(2, 3)`` or ``ones((2, 3))`` (default float dtype)."""
     return _finish(np.ones(_size(size), _float_dtype(dtype)), requires_grad)
 
 
 def empty(*size, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """An uninitialised tensor of the given size (default float dtype)."""
     return _finish(np.empty(_size(size), _float_dtype(dtype)), requires_grad)
 
 
@@ -77,23 +80,28 @@ def _fill_dtype(value: Any) -> np.dtype:
 
 
 def full(size, fill_value: Any, *, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ``size`` filled with ``fill_value`` (dtype inferred from the value)."""
     dt = dtypes.as_dtype(dtype) or _fill_dtype(fill_value)
     return _finish(np.full(_size((size,)), fill_value, dt), requires_grad)
 
 
 def zeros_like(x: Tensor, *, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Zeros with x's shape (and dtype unless given)."""
     return _finish(np.zeros(x.shape, dtypes.as_dtype(dtype) or x.dtype), requires_grad)
 
 
 def ones_like(x: Tensor, *, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Ones with x's shape (and dtype unless given)."""
     return _finish(np.ones(x.shape, dtypes.as_dtype(dtype) or x.dtype), requires_grad)
 
 
 def empty_like(x: Tensor, *, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """An uninitialised tensor with x's shape (and dtype unless given)."""
     return _finish(np.empty(x.shape, dtypes.as_dtype(dtype) or x.dtype), requires_grad)
 
 
 def full_like(x: Tensor, fill_value: Any, *, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """``fill_value`` with x's shape (and dtype unless given)."""
     return _finish(np.full(x.shape, fill_value, dtypes.as_dtype(dtype) or x.dtype), requires_grad)
 
 
@@ -107,6 +115,11 @@ def arange(start, end=None, step=1, *, dtype: Any = None, requires_grad: bool = 
         dtype = dtypes.int64 if ints else dtypes.get_default_dtype()
     if step == 0:
         raise RuntimeError("arange: step must be nonzero")
+    if (end - start) * step < 0:
+        raise RuntimeError(
+            f"arange: upper bound and lower bound inconsistent with step sign "
+            f"(start={start}, end={end}, step={step})"
+        )
     dt = dtypes.as_dtype(dtype)
     n = max(int(np.ceil((end - start) / step)), 0)
     arr = (start + step * np.arange(n, dtype=np.float64)).astype(dt) if dt.kind == "f" else \
@@ -115,17 +128,26 @@ def arange(start, end=None, step=1, *, dtype: Any = None, requires_grad: bool = 
 
 
 def linspace(start, end, steps: int, *, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
     return _finish(np.linspace(start, end, int(steps)).astype(_float_dtype(dtype)), requires_grad)
 
 
 def eye(n: int, m: int | None = None, *, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """The (n, m) identity matrix (m defaults to n)."""
     return _finish(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad)
+
+
+def _random_float_dtype(dtype: Any, op: str) -> np.dtype:
+    dt = _float_dtype(dtype)
+    if dt.kind != "f":
+        raise RuntimeError(f"{op}: expected a floating dtype, got {dtypes.dtype_name(dt)}")
+    return dt
 
 
 def rand(*size, generator: Generator | None = None, dtype: Any = None,
          requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1)."""
-    dt = _float_dtype(dtype)
+    dt = _random_float_dtype(dtype, "rand")
     arr = rng(generator).random(_size(size), dtype=np.float64).astype(dt)
     return _finish(arr, requires_grad)
 
@@ -133,7 +155,7 @@ def rand(*size, generator: Generator | None = None, dtype: Any = None,
 def randn(*size, generator: Generator | None = None, dtype: Any = None,
           requires_grad: bool = False) -> Tensor:
     """Standard normal samples."""
-    dt = _float_dtype(dtype)
+    dt = _random_float_dtype(dtype, "randn")
     arr = rng(generator).standard_normal(_size(size)).astype(dt)
     return _finish(arr, requires_grad)
 
@@ -156,12 +178,15 @@ def randperm(n: int, *, generator: Generator | None = None, dtype: Any = None) -
 
 
 def rand_like(x: Tensor, *, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Uniform [0, 1) samples with x's shape (and dtype unless given)."""
     return rand(*x.shape, dtype=dtype or x.dtype, requires_grad=requires_grad)
 
 
 def randn_like(x: Tensor, *, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Standard normal samples with x's shape (and dtype unless given)."""
     return randn(*x.shape, dtype=dtype or x.dtype, requires_grad=requires_grad)
 
 
 def randint_like(x: Tensor, low: int, high: int | None = None, *, dtype: Any = None) -> Tensor:
+    """Integers in [low, high) with x's shape (and dtype unless given)."""
     return randint(low, high, x.shape, dtype=dtype or x.dtype)

@@ -51,10 +51,12 @@ def as_dtype(dtype) -> np.dtype | None:
 
 
 def is_floating(dtype: np.dtype) -> builtins.bool:
+    """Whether ``dtype`` is a floating-point dtype."""
     return dtype.kind == "f"
 
 
 def dtype_name(dtype: np.dtype) -> str:
+    """``'minigrad.float32'`` for float32 (the name repr shows)."""
     return f"minigrad.{dtype.name}"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..tensor import Tensor
-from .elementwise import _tensor, promote
+from .elementwise import TensorLike, _tensor, promote
 from .reductions import normalize_dims
 
 
@@ -25,27 +25,33 @@ def _compare(fn, x, y) -> Tensor:
     return Tensor._make(np.asarray(out), False, None)
 
 
-def eq(x, y) -> Tensor:
+def eq(x: TensorLike, y: TensorLike) -> Tensor:
+    """x == y elementwise (bool tensor, no gradient)."""
     return _compare(np.equal, x, y)
 
 
-def ne(x, y) -> Tensor:
+def ne(x: TensorLike, y: TensorLike) -> Tensor:
+    """x != y elementwise (bool tensor, no gradient)."""
     return _compare(np.not_equal, x, y)
 
 
-def lt(x, y) -> Tensor:
+def lt(x: TensorLike, y: TensorLike) -> Tensor:
+    """x < y elementwise (bool tensor, no gradient)."""
     return _compare(np.less, x, y)
 
 
-def le(x, y) -> Tensor:
+def le(x: TensorLike, y: TensorLike) -> Tensor:
+    """x <= y elementwise (bool tensor, no gradient)."""
     return _compare(np.less_equal, x, y)
 
 
-def gt(x, y) -> Tensor:
+def gt(x: TensorLike, y: TensorLike) -> Tensor:
+    """x > y elementwise (bool tensor, no gradient)."""
     return _compare(np.greater, x, y)
 
 
-def ge(x, y) -> Tensor:
+def ge(x: TensorLike, y: TensorLike) -> Tensor:
+    """x >= y elementwise (bool tensor, no gradient)."""
     return _compare(np.greater_equal, x, y)
 
 
@@ -53,33 +59,40 @@ def _logical(fn, x, y) -> Tensor:
     return Tensor._make(np.asarray(fn(_raw(_tensor(x)), _raw(_tensor(y)))), False, None)
 
 
-def logical_and(x, y) -> Tensor:
+def logical_and(x: TensorLike, y: TensorLike) -> Tensor:
+    """Elementwise logical and (bool tensor)."""
     return _logical(np.logical_and, x, y)
 
 
-def logical_or(x, y) -> Tensor:
+def logical_or(x: TensorLike, y: TensorLike) -> Tensor:
+    """Elementwise logical or (bool tensor)."""
     return _logical(np.logical_or, x, y)
 
 
-def logical_xor(x, y) -> Tensor:
+def logical_xor(x: TensorLike, y: TensorLike) -> Tensor:
+    """Elementwise logical xor (bool tensor)."""
     return _logical(np.logical_xor, x, y)
 
 
-def logical_not(x) -> Tensor:
+def logical_not(x: TensorLike) -> Tensor:
+    """Elementwise logical not; bitwise not for integer tensors (``~x``)."""
     x = _tensor(x)
     fn = np.invert if x.data.dtype.kind in "iu" else np.logical_not
     return Tensor._make(np.asarray(fn(x.data)), False, None)
 
 
-def isnan(x) -> Tensor:
+def isnan(x: TensorLike) -> Tensor:
+    """Where x is NaN (bool tensor)."""
     return Tensor._make(np.isnan(_tensor(x).data), False, None)
 
 
-def isinf(x) -> Tensor:
+def isinf(x: TensorLike) -> Tensor:
+    """Where x is +-inf (bool tensor)."""
     return Tensor._make(np.isinf(_tensor(x).data), False, None)
 
 
-def isfinite(x) -> Tensor:
+def isfinite(x: TensorLike) -> Tensor:
+    """Where x is neither NaN nor +-inf (bool tensor)."""
     return Tensor._make(np.isfinite(_tensor(x).data), False, None)
 
 
@@ -89,24 +102,32 @@ def _bool_reduce(fn, x, dim, keepdim, op) -> Tensor:
     return Tensor._make(np.asarray(fn(x.data, axis=axes, keepdims=keepdim)), False, None)
 
 
-def all(x, dim=None, keepdim: bool = False) -> Tensor:
+def all(x: TensorLike, dim=None, keepdim: bool = False) -> Tensor:
+    """Whether every element (over ``dim``) is nonzero (bool tensor)."""
     return _bool_reduce(np.all, x, dim, keepdim, "all")
 
 
-def any(x, dim=None, keepdim: bool = False) -> Tensor:
+def any(x: TensorLike, dim=None, keepdim: bool = False) -> Tensor:
+    """Whether some element (over ``dim``) is nonzero (bool tensor)."""
     return _bool_reduce(np.any, x, dim, keepdim, "any")
 
 
-def allclose(x, y, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
+def allclose(
+    x: TensorLike, y: TensorLike, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False
+) -> bool:
+    """True if |x - y| <= atol + rtol * |y| everywhere."""
     return bool(np.allclose(_raw(_tensor(x)), _raw(_tensor(y)), rtol, atol, equal_nan))
 
 
-def isclose(x, y, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> Tensor:
+def isclose(
+    x: TensorLike, y: TensorLike, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False
+) -> Tensor:
+    """Where |x - y| <= atol + rtol * |y| (bool tensor)."""
     out = np.isclose(_raw(_tensor(x)), _raw(_tensor(y)), rtol, atol, equal_nan)
     return Tensor._make(np.asarray(out), False, None)
 
 
-def equal(x, y) -> bool:
+def equal(x: TensorLike, y: TensorLike) -> bool:
     """True if both have the same shape and elements."""
     a, b = _raw(_tensor(x)), _raw(_tensor(y))
     return a.shape == b.shape and bool(np.array_equal(a, b))

@@ -18,6 +18,9 @@ from ..tensor import Tensor
 
 # --------------------------------------------------------------------------- operands
 
+#: What the ops accept as an operand: a tensor, a NumPy array or a Python/NumPy number.
+TensorLike = Tensor | np.ndarray | np.generic | float | int | bool
+
 
 def promote(*operands):
     """Bring tensors, arrays and scalars to torch's common dtype.
@@ -51,8 +54,12 @@ def promote(*operands):
             out.append(op if op.data.dtype == dt else cast(op, dt))
         elif isinstance(r, np.ndarray):
             out.append(Tensor._make(r if r.dtype == dt else r.astype(dt), False, None))
-        elif isinstance(r, bool) or dt.kind == "f" or (dt.kind in "iu" and isinstance(r, int)):
+        elif isinstance(r, bool) or dt.kind == "f":
             out.append(r)
+        elif dt.kind in "iu" and isinstance(r, int):
+            info = np.iinfo(dt)
+            # out-of-range Python ints wrap around like torch's (NumPy would raise)
+            out.append(r if info.min <= r <= info.max else np.array(r % 2**64, np.uint64).astype(dt))
         else:
             out.append(np.asarray(r, dtype=dt))
     return out
@@ -71,6 +78,7 @@ class Cast(Function):
 
 
 def cast(x: Tensor, dtype) -> Tensor:
+    """x converted to ``dtype`` (differentiable between floating dtypes; x itself if unchanged)."""
     dt = dtypes.as_dtype(dtype)
     if x.data.dtype == dt:
         return x
@@ -174,7 +182,7 @@ class Pow(Function):
 
 
 class Maximum(Function):
-    """z = max(x, y).   dx = g where x > y (g/2 at ties),   dy likewise."""
+    """z = max(x, y).   dx = g where not x < y (g/2 at ties),   dy likewise."""
 
     @staticmethod
     def forward(ctx, x, y):
@@ -184,11 +192,11 @@ class Maximum(Function):
     @staticmethod
     def backward(ctx, grad_output):
         x, y = ctx.saved_tensors
-        return _select_grads(ctx, grad_output, x > y, x == y)
+        return _select_grads(ctx, grad_output, x > y, x < y, x == y)
 
 
 class Minimum(Function):
-    """z = min(x, y).   dx = g where x < y (g/2 at ties),   dy likewise."""
+    """z = min(x, y).   dx = g where not x > y (g/2 at ties),   dy likewise."""
 
     @staticmethod
     def forward(ctx, x, y):
@@ -198,12 +206,13 @@ class Minimum(Function):
     @staticmethod
     def backward(ctx, grad_output):
         x, y = ctx.saved_tensors
-        return _select_grads(ctx, grad_output, x < y, x == y)
+        return _select_grads(ctx, grad_output, x < y, x > y, x == y)
 
 
-def _select_grads(ctx, g, x_wins, tie):
+def _select_grads(ctx, g, x_wins, y_wins, tie):
+    # torch masks out only the strict loser: with a NaN operand both sides receive g
     half = g * 0.5
-    gx = np.where(tie, half, np.where(x_wins, g, 0)) if ctx.needs_input_grad[0] else None
+    gx = np.where(tie, half, np.where(y_wins, 0, g)) if ctx.needs_input_grad[0] else None
     gy = np.where(tie, half, np.where(x_wins, 0, g)) if ctx.needs_input_grad[1] else None
     return (
         None if gx is None else gx.astype(g.dtype, copy=False),
@@ -296,7 +305,7 @@ class Sqrt(Function):
 
 
 class Abs(Function):
-    """z = |x|.   dx = g * sign(x) (0 at x == 0)."""
+    """z = |x|.   dx = g * sign(x) (0 at x == 0 and at NaN)."""
 
     @staticmethod
     def forward(ctx, x):
@@ -306,7 +315,8 @@ class Abs(Function):
     @staticmethod
     def backward(ctx, grad_output):
         (x,) = ctx.saved_tensors
-        return grad_output * np.sign(x)
+        # sign without NaN: torch's gradient at a NaN input is 0
+        return grad_output * ((x > 0).astype(grad_output.dtype) - (x < 0))
 
 
 class Sin(Function):
@@ -512,23 +522,26 @@ def _float_input(x, op: str) -> Tensor:
     return x
 
 
-def add(x, y, *, alpha=1) -> Tensor:
+def add(x: TensorLike, y: TensorLike, *, alpha=1) -> Tensor:
+    """x + alpha * y, broadcasting; tensors, NumPy arrays and numbers on either side."""
     if alpha != 1:
         y = mul(y, alpha)
     return Add.apply(*promote(x, y))
 
 
-def sub(x, y, *, alpha=1) -> Tensor:
+def sub(x: TensorLike, y: TensorLike, *, alpha=1) -> Tensor:
+    """x - alpha * y, broadcasting; tensors, NumPy arrays and numbers on either side."""
     if alpha != 1:
         y = mul(y, alpha)
     return Sub.apply(*promote(x, y))
 
 
-def mul(x, y) -> Tensor:
+def mul(x: TensorLike, y: TensorLike) -> Tensor:
+    """x * y, broadcasting; tensors, NumPy arrays and numbers on either side."""
     return Mul.apply(*promote(x, y))
 
 
-def div(x, y, *, rounding_mode: str | None = None) -> Tensor:
+def div(x: TensorLike, y: TensorLike, *, rounding_mode: str | None = None) -> Tensor:
     """x / y. Integer inputs give the default float dtype; ``rounding_mode`` 'trunc' or
     'floor' rounds the quotient (no gradient, as in torch)."""
     x, y = promote(x, y)
@@ -551,101 +564,168 @@ def div(x, y, *, rounding_mode: str | None = None) -> Tensor:
     return Div.apply(x, y)
 
 
-def neg(x) -> Tensor:
+def neg(x: TensorLike) -> Tensor:
+    """-x."""
     return Neg.apply(_tensor(x))
 
 
-def pow(x, y) -> Tensor:
+def pow(x: TensorLike, y: TensorLike) -> Tensor:
+    """x ** y (either may be a number); d/dx is 0 where y == 0, d/dy is 0 where x == 0 and y >= 0."""
     return Pow.apply(*promote(x, y))
 
 
-def maximum(x, y) -> Tensor:
+def maximum(x: TensorLike, y: TensorLike) -> Tensor:
+    """Elementwise max(x, y); at ties each side gets half the gradient (as torch)."""
     return Maximum.apply(*promote(x, y))
 
 
-def minimum(x, y) -> Tensor:
+def minimum(x: TensorLike, y: TensorLike) -> Tensor:
+    """Elementwise min(x, y); at ties each side gets half the gradient (as torch)."""
     return Minimum.apply(*promote(x, y))
 
 
-def where(condition, x, y) -> Tensor:
+def where(condition, x, y: TensorLike) -> Tensor:
     """Elementwise ``x if condition else y`` (broadcasting all three)."""
     cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
     if cond.dtype != np.bool_:
+        if cond.dtype != np.uint8:  # torch still takes (deprecated) uint8 masks
+            raise RuntimeError(
+                "where: expected condition to be a boolean tensor, but got a tensor with dtype "
+                f"{dtypes.dtype_name(cond.dtype)}"
+            )
         cond = cond.astype(bool)
     x, y = promote(x, y)
+    if not isinstance(x, Tensor) and not isinstance(y, Tensor):
+        # two scalars: the result has their promoted dtype (float32 for floats), not NumPy's
+        dt = dtypes.result_type([x, y])
+        x, y = np.asarray(x, dt), np.asarray(y, dt)
     return Where.apply(cond, x, y)
 
 
-def exp(x) -> Tensor:
+def exp(x: TensorLike) -> Tensor:
+    """e ** x (integer inputs give the default float dtype)."""
     return Exp.apply(_float_input(x, "exp"))
 
 
-def log(x) -> Tensor:
+def log(x: TensorLike) -> Tensor:
+    """Natural logarithm (integer inputs give the default float dtype)."""
     return Log.apply(_float_input(x, "log"))
 
 
-def log1p(x) -> Tensor:
+def log1p(x: TensorLike) -> Tensor:
+    """log(1 + x), accurate for small x."""
     return Log1p.apply(_float_input(x, "log1p"))
 
 
-def sqrt(x) -> Tensor:
+def sqrt(x: TensorLike) -> Tensor:
+    """Square root (integer inputs give the default float dtype)."""
     return Sqrt.apply(_float_input(x, "sqrt"))
 
 
-def abs(x) -> Tensor:
+def abs(x: TensorLike) -> Tensor:
+    """|x|; the gradient is 0 at x == 0."""
     return Abs.apply(_tensor(x))
 
 
-def sin(x) -> Tensor:
+def sin(x: TensorLike) -> Tensor:
+    """Sine (radians)."""
     return Sin.apply(_float_input(x, "sin"))
 
 
-def cos(x) -> Tensor:
+def cos(x: TensorLike) -> Tensor:
+    """Cosine (radians)."""
     return Cos.apply(_float_input(x, "cos"))
 
 
-def tanh(x) -> Tensor:
+def tanh(x: TensorLike) -> Tensor:
+    """Hyperbolic tangent."""
     return Tanh.apply(_float_input(x, "tanh"))
 
 
-def sigmoid(x) -> Tensor:
+def sigmoid(x: TensorLike) -> Tensor:
+    """1 / (1 + exp(-x)), overflow-free for any input."""
     return Sigmoid.apply(_float_input(x, "sigmoid"))
 
 
-def relu(x) -> Tensor:
+def relu(x: TensorLike) -> Tensor:
+    """max(x, 0); the gradient is 0 at x == 0."""
     return Relu.apply(_tensor(x))
 
 
-def leaky_relu(x, negative_slope: float = 0.01) -> Tensor:
+def leaky_relu(x: TensorLike, negative_slope: float = 0.01) -> Tensor:
+    """x if x > 0 else negative_slope * x."""
     return LeakyRelu.apply(_tensor(x), negative_slope)
 
 
-def elu(x, alpha: float = 1.0) -> Tensor:
+def elu(x: TensorLike, alpha: float = 1.0) -> Tensor:
+    """x if x > 0 else alpha * (exp(x) - 1)."""
     return Elu.apply(_tensor(x), alpha)
 
 
-def gelu(x, approximate: str = "none") -> Tensor:
+def gelu(x: TensorLike, approximate: str = "none") -> Tensor:
+    """x * Phi(x) (``approximate='none'``) or its tanh approximation (``'tanh'``)."""
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     return Gelu.apply(_tensor(x), approximate)
 
 
-def softplus(x, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+def softplus(x: TensorLike, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta * x)) / beta, linear where beta * x > threshold."""
     return Softplus.apply(_tensor(x), beta, threshold)
 
 
-def clamp(x, min=None, max=None) -> Tensor:
+def clamp(x: TensorLike, min=None, max=None) -> Tensor:
     """Clamp into ``[min, max]``; either bound may be None, a number or a tensor."""
     if min is None and max is None:
         raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
+    x = _tensor(x)
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        out = _tensor(x)
-        if min is not None:
-            out = maximum(out, min)
-        if max is not None:
-            out = minimum(out, max)
+        bounds = [b for b in (min, max) if b is not None]
+        x, *bounds = promote(x, *bounds)
+        x = _tensor(x)
+        lo = bounds.pop(0) if min is not None else None
+        hi = bounds.pop(0) if max is not None else None
+        lo, hi = (b if b is None or isinstance(b, Tensor) else np.asarray(b, x.data.dtype) for b in (lo, hi))
+        return ClampTensor.apply(x, lo, hi)
+    dt = dtypes.result_type([x.data] + [b for b in (min, max) if b is not None])
+    if dt != x.data.dtype:  # int tensor, float bound: the result is floating, as in torch
+        x = cast(x, dt)
+    return Clamp.apply(x, min, max)
+
+
+class ClampTensor(Function):
+    """z = min(max(x, lo), hi) with tensor bounds.   dx = g where lo <= x <= hi,
+    dlo = g where x < lo (and lo < hi),   dhi = g where x > hi (or hi < lo)."""
+
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        ctx.save_for_backward(x, lo, hi)
+        out = x
+        if lo is not None:
+            out = np.maximum(out, lo)
+        if hi is not None:
+            out = np.minimum(out, hi)
         return out
-    return Clamp.apply(_tensor(x), min, max)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        x, lo, hi = ctx.saved_tensors
+        zero = np.zeros((), grad_output.dtype)
+        gx = glo = ghi = None
+        if ctx.needs_input_grad[0]:
+            keep = np.ones(x.shape, bool)
+            if lo is not None:
+                keep = keep & (x >= lo)
+            if hi is not None:
+                keep = keep & (x <= hi)
+            gx = np.where(keep, grad_output, zero)
+        if ctx.needs_input_grad[1]:
+            below = x < lo if hi is None else (x < lo) & (lo < hi)
+            glo = np.where(below, grad_output, zero)
+        if ctx.needs_input_grad[2]:
+            above = x > hi if lo is None else (x > hi) | (hi < lo)
+            ghi = np.where(above, grad_output, zero)
+        return gx, glo, ghi
 
 
 clip = clamp
@@ -679,14 +759,17 @@ class Remainder(Function):
         return grad_output, gy
 
 
-def sign(x) -> Tensor:
+def sign(x: TensorLike) -> Tensor:
+    """-1, 0 or 1 by the sign of x; zero gradient."""
     return Sign.apply(_tensor(x))
 
 
-def remainder(x, y) -> Tensor:
+def remainder(x: TensorLike, y: TensorLike) -> Tensor:
+    """x - floor(x / y) * y (Python's %, the sign of y)."""
     return Remainder.apply(*promote(x, y))
 
 
-def square(x) -> Tensor:
+def square(x: TensorLike) -> Tensor:
+    """x * x."""
     x = _tensor(x)
     return Mul.apply(x, x)

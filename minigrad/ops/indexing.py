@@ -6,7 +6,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..tensor import Tensor
-from .elementwise import _tensor, promote
+from .elementwise import TensorLike, _tensor, promote
 from .shape import _dim
 
 # --------------------------------------------------------------------------- x[index]
@@ -58,7 +58,8 @@ class GetItem(Function):
         return gx, None
 
 
-def getitem(x, index) -> Tensor:
+def getitem(x: TensorLike, index) -> Tensor:
+    """``x[index]``: ints, slices (any step), None, ..., integer arrays/tensors, bool masks."""
     x = _tensor(x)
     idx = normalize_index(index)
     try:
@@ -144,7 +145,7 @@ def stack(tensors, dim: int = 0) -> Tensor:
     return Stack.apply(axis, *tensors)
 
 
-def split(x, split_size_or_sections, dim: int = 0) -> tuple:
+def split(x: TensorLike, split_size_or_sections, dim: int = 0) -> tuple:
     """Split into pieces of ``split_size`` (the last may be smaller) or of the given sizes."""
     x = _tensor(x)
     axis = _dim(dim, x.ndim, "split")
@@ -170,7 +171,7 @@ def split(x, split_size_or_sections, dim: int = 0) -> tuple:
     return tuple(pieces)
 
 
-def chunk(x, chunks: int, dim: int = 0) -> tuple:
+def chunk(x: TensorLike, chunks: int, dim: int = 0) -> tuple:
     """Split into ``chunks`` pieces of size ceil(n / chunks) (fewer if n is small)."""
     x = _tensor(x)
     if chunks <= 0:
@@ -216,7 +217,7 @@ class Pad(Function):
         return gx, None, None
 
 
-def pad(x, pad, mode: str = "constant", value: float | None = None) -> Tensor:
+def pad(x: TensorLike, pad, mode: str = "constant", value: float | None = None) -> Tensor:
     """Pad with a constant; ``pad`` lists (left, right) pairs starting from the last dim."""
     x = _tensor(x)
     if mode != "constant":

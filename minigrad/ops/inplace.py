@@ -64,8 +64,11 @@ def _check_leaf(x: Tensor, op: str) -> None:
 
 def _rebase(x: Tensor, result: Tensor) -> Tensor:
     """Make ``x`` the output of ``result``'s op (graph recorded)."""
+    retained = x.retains_grad
     x.data = result.data
     x.grad_fn = result.grad_fn
+    if retained:  # as in torch, .grad then holds the gradient for the new value
+        x.retain_grad()
     x._requires_grad = True
     x._version = _VersionCounter([x._version[0] + 1])
     return x

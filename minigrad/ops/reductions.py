@@ -7,6 +7,7 @@ and softmax / log_softmax (forward + backward each).
 from __future__ import annotations
 
 import builtins
+import math
 from collections import namedtuple
 
 import numpy as np
@@ -14,7 +15,7 @@ import numpy as np
 from .. import dtypes
 from ..autograd import Function
 from ..tensor import Tensor
-from .elementwise import _tensor, cast
+from .elementwise import TensorLike, _tensor, cast
 
 # --------------------------------------------------------------------------- helpers
 
@@ -99,7 +100,8 @@ class Var(Function):
         n = _count(x.shape, axes)
         denom = builtins.max(n - correction, 0)
         ctx.save_for_backward(centered)
-        ctx.axes, ctx.keepdim, ctx.denom = axes, keepdim, denom
+        # backward divides by n - c unclamped, as torch does (so c > n gives -0, not nan)
+        ctx.axes, ctx.keepdim, ctx.denom = axes, keepdim, n - correction
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.sum(centered * centered, axis=axes, keepdims=keepdim) / denom
 
@@ -107,8 +109,9 @@ class Var(Function):
     def backward(ctx, grad_output):
         (centered,) = ctx.saved_tensors
         g = _expand_grad(grad_output, centered.shape, ctx.axes, ctx.keepdim)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return g * (2 / ctx.denom) * centered, None, None, None
+        scale = 2 / ctx.denom if ctx.denom else math.inf  # no elements left: nan, as in torch
+        with np.errstate(invalid="ignore"):
+            return g * scale * centered, None, None, None
 
 
 class Std(Function):
@@ -130,7 +133,9 @@ class Std(Function):
         centered, out = ctx.saved_tensors
         g = _expand_grad(grad_output, centered.shape, ctx.axes, ctx.keepdim)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return g * centered / (ctx.denom * out), None, None, None
+            gx = g * centered / (ctx.denom * out)
+        # a constant slice has std 0: torch's gradient there is 0, not 0/0
+        return np.where(out == 0, 0, gx).astype(gx.dtype, copy=False), None, None, None
 
 
 class Prod(Function):
@@ -148,6 +153,8 @@ class Prod(Function):
     def backward(ctx, grad_output):
         (x,) = ctx.saved_tensors
         axis = ctx.axis
+        if x.size == 0:
+            return np.zeros(x.shape, grad_output.dtype), None, None
         if axis is None:
             flat = x.reshape(-1)
             others = _prod_of_others(flat, 0).reshape(x.shape)
@@ -288,7 +295,7 @@ def _sum_dtype(x: Tensor) -> np.dtype | None:
     return dtypes.int64 if x.data.dtype.kind in "biu" else None
 
 
-def sum(x, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+def sum(x: TensorLike, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """Sum over ``dim`` (all dims by default)."""
     x = _tensor(x)
     dt = dtypes.as_dtype(dtype) or _sum_dtype(x)
@@ -309,7 +316,7 @@ def _mean_input(x, op: str, dtype=None) -> Tensor:
     return x
 
 
-def mean(x, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+def mean(x: TensorLike, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """Mean over ``dim`` (all dims by default); floating inputs only, as in torch."""
     x = _mean_input(x, "mean", dtype)
     return Mean.apply(x, normalize_dims(dim, x.ndim, "mean"), keepdim)
@@ -323,7 +330,7 @@ def _correction(unbiased, correction) -> float:
     return 1 if unbiased else 0
 
 
-def var(x, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
+def var(x: TensorLike, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
     """Variance over ``dim`` with Bessel's ``correction`` (default 1)."""
     if isinstance(dim, bool):  # var(x, False): the legacy unbiased positional
         dim, unbiased = None, dim
@@ -332,7 +339,7 @@ def var(x, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -
     return Var.apply(x, axes, _correction(unbiased, correction), keepdim)
 
 
-def std(x, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
+def std(x: TensorLike, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
     """Standard deviation over ``dim`` with Bessel's ``correction`` (default 1)."""
     if isinstance(dim, bool):
         dim, unbiased = None, dim
@@ -341,7 +348,7 @@ def std(x, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -
     return Std.apply(x, axes, _correction(unbiased, correction), keepdim)
 
 
-def prod(x, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+def prod(x: TensorLike, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """Product of all elements, or along one ``dim``."""
     x = _tensor(x)
     dt = dtypes.as_dtype(dtype) or _sum_dtype(x)
@@ -369,7 +376,7 @@ def _reduce_with_indices(x, dim, keepdim, op_cls, arg_fn, result, op):
     return result(values, Tensor._make(idx.astype(np.int64, copy=False), False, None))
 
 
-def max(x, dim=None, keepdim: bool = False):
+def max(x: TensorLike, dim=None, keepdim: bool = False):
     """``max(x)``: the largest element; ``max(x, dim)``: ``(values, indices)`` along dim;
     ``max(x, other)``: elementwise maximum."""
     from .elementwise import maximum
@@ -383,7 +390,7 @@ def max(x, dim=None, keepdim: bool = False):
     return _reduce_with_indices(x, dim, keepdim, MaxDim, np.argmax, _max_result, "max")
 
 
-def min(x, dim=None, keepdim: bool = False):
+def min(x: TensorLike, dim=None, keepdim: bool = False):
     """``min(x)``: the smallest element; ``min(x, dim)``: ``(values, indices)`` along dim;
     ``min(x, other)``: elementwise minimum."""
     from .elementwise import minimum
@@ -405,19 +412,19 @@ def _check_nonempty(x: Tensor, op: str) -> None:
         )
 
 
-def amax(x, dim=(), keepdim: bool = False) -> Tensor:
+def amax(x: TensorLike, dim=(), keepdim: bool = False) -> Tensor:
     """Maximum over ``dim`` (all dims when empty); gradient split evenly among ties."""
     x = _tensor(x)
     return Amax.apply(x, normalize_dims(dim, x.ndim, "amax"), keepdim)
 
 
-def amin(x, dim=(), keepdim: bool = False) -> Tensor:
+def amin(x: TensorLike, dim=(), keepdim: bool = False) -> Tensor:
     """Minimum over ``dim`` (all dims when empty); gradient split evenly among ties."""
     x = _tensor(x)
     return Amin.apply(x, normalize_dims(dim, x.ndim, "amin"), keepdim)
 
 
-def logsumexp(x, dim, keepdim: bool = False) -> Tensor:
+def logsumexp(x: TensorLike, dim, keepdim: bool = False) -> Tensor:
     """log(sum(exp(x))) over ``dim``, computed stably."""
     x = _tensor(x)
     if x.data.dtype.kind != "f":
@@ -439,12 +446,12 @@ def _arg_reduce(x, dim, keepdim, fn, op) -> Tensor:
     return Tensor._make(np.asarray(idx, dtype=np.int64), False, None)
 
 
-def argmax(x, dim=None, keepdim: bool = False) -> Tensor:
+def argmax(x: TensorLike, dim=None, keepdim: bool = False) -> Tensor:
     """Index of the largest element (flattened when ``dim`` is None). No gradient."""
     return _arg_reduce(x, dim, keepdim, np.argmax, "argmax")
 
 
-def argmin(x, dim=None, keepdim: bool = False) -> Tensor:
+def argmin(x: TensorLike, dim=None, keepdim: bool = False) -> Tensor:
     """Index of the smallest element (flattened when ``dim`` is None). No gradient."""
     return _arg_reduce(x, dim, keepdim, np.argmin, "argmin")
 
@@ -461,7 +468,7 @@ def _softmax_input(x, dim, dtype, op):
     return x, axis
 
 
-def softmax(x, dim=None, dtype=None) -> Tensor:
+def softmax(x: TensorLike, dim=None, dtype=None) -> Tensor:
     """exp(x) / sum(exp(x)) along ``dim``."""
     x, axis = _softmax_input(x, dim, dtype, "softmax")
     if x.ndim == 0:
@@ -469,7 +476,7 @@ def softmax(x, dim=None, dtype=None) -> Tensor:
     return Softmax.apply(x, axis)
 
 
-def log_softmax(x, dim=None, dtype=None) -> Tensor:
+def log_softmax(x: TensorLike, dim=None, dtype=None) -> Tensor:
     """x - logsumexp(x) along ``dim`` (numerically stable)."""
     x, axis = _softmax_input(x, dim, dtype, "log_softmax")
     if x.ndim == 0:

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..tensor import Tensor
-from .elementwise import _tensor
+from .elementwise import TensorLike, _tensor
 
 
 def _shape_arg(shape) -> tuple:
@@ -91,14 +91,14 @@ def _infer_shape(shape: tuple, numel: int, op: str, in_shape: tuple) -> tuple:
     return shape
 
 
-def reshape(x, *shape) -> Tensor:
+def reshape(x: TensorLike, *shape) -> Tensor:
     """The same elements in a new shape (one dim may be -1)."""
     x = _tensor(x)
     shape = _infer_shape(_shape_arg(shape), x.data.size, "reshape", x.shape)
     return Reshape.apply(x, shape)
 
 
-def view(x, *shape) -> Tensor:
+def view(x: TensorLike, *shape) -> Tensor:
     """Like ``reshape`` (minigrad does not require contiguity for views)."""
     x = _tensor(x)
     shape = _infer_shape(_shape_arg(shape), x.data.size, "view", x.shape)
@@ -115,7 +115,7 @@ def _dim(d: int, ndim: int, op: str) -> int:
     return d % rank
 
 
-def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+def flatten(x: TensorLike, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Merge dims ``start_dim..end_dim`` into one."""
     x = _tensor(x)
     if x.ndim == 0:
@@ -127,7 +127,7 @@ def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     return Reshape.apply(x, shape)
 
 
-def unflatten(x, dim: int, sizes) -> Tensor:
+def unflatten(x: TensorLike, dim: int, sizes) -> Tensor:
     """Split dim ``dim`` into ``sizes``."""
     x = _tensor(x)
     d = _dim(dim, x.ndim, "unflatten")
@@ -135,7 +135,7 @@ def unflatten(x, dim: int, sizes) -> Tensor:
     return Reshape.apply(x, x.shape[:d] + sizes + x.shape[d + 1 :])
 
 
-def squeeze(x, dim=None) -> Tensor:
+def squeeze(x: TensorLike, dim=None) -> Tensor:
     """Remove size-1 dims (all of them, or those in ``dim`` that have size 1)."""
     x = _tensor(x)
     if dim is None:
@@ -147,14 +147,14 @@ def squeeze(x, dim=None) -> Tensor:
     return Reshape.apply(x, shape)
 
 
-def unsqueeze(x, dim: int) -> Tensor:
+def unsqueeze(x: TensorLike, dim: int) -> Tensor:
     """Insert a size-1 dim at ``dim``."""
     x = _tensor(x)
     d = _dim(dim, x.ndim + 1, "unsqueeze")
     return Reshape.apply(x, x.shape[:d] + (1,) + x.shape[d:])
 
 
-def permute(x, *dims) -> Tensor:
+def permute(x: TensorLike, *dims) -> Tensor:
     """Reorder dims: ``x.permute(2, 0, 1)``."""
     x = _tensor(x)
     dims = _shape_arg(dims)
@@ -170,7 +170,7 @@ def permute(x, *dims) -> Tensor:
     return Permute.apply(x, dims)
 
 
-def transpose(x, dim0: int, dim1: int) -> Tensor:
+def transpose(x: TensorLike, dim0: int, dim1: int) -> Tensor:
     """Swap two dims."""
     x = _tensor(x)
     if x.ndim == 0:
@@ -181,7 +181,7 @@ def transpose(x, dim0: int, dim1: int) -> Tensor:
     return Permute.apply(x, tuple(dims))
 
 
-def t(x) -> Tensor:
+def t(x: TensorLike) -> Tensor:
     """Transpose a tensor of at most 2 dims."""
     x = _tensor(x)
     if x.ndim > 2:
@@ -189,7 +189,7 @@ def t(x) -> Tensor:
     return transpose(x, 0, 1) if x.ndim == 2 else x
 
 
-def expand(x, *sizes) -> Tensor:
+def expand(x: TensorLike, *sizes) -> Tensor:
     """Broadcast to ``sizes`` without copying (-1 keeps a dim)."""
     x = _tensor(x)
     sizes = _shape_arg(sizes)
@@ -215,19 +215,20 @@ def expand(x, *sizes) -> Tensor:
     return Expand.apply(x, tuple(shape))
 
 
-def broadcast_to(x, shape) -> Tensor:
+def broadcast_to(x: TensorLike, shape) -> Tensor:
     """Broadcast to ``shape`` (as ``torch.broadcast_to``)."""
     return expand(x, tuple(shape))
 
 
 def broadcast_shapes(*shapes) -> tuple:
+    """The shape that ``shapes`` broadcast to (as ``torch.broadcast_shapes``)."""
     try:
         return tuple(np.broadcast_shapes(*[tuple(s) for s in shapes]))
     except ValueError:
         raise RuntimeError(f"shapes {[tuple(s) for s in shapes]} cannot be broadcast together") from None
 
 
-def contiguous(x) -> Tensor:
+def contiguous(x: TensorLike) -> Tensor:
     """The tensor in C order (itself when it already is)."""
     x = _tensor(x)
     if x.data.flags.c_contiguous:

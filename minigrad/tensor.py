@@ -64,8 +64,10 @@ def _unwrap(data):
     return data
 
 
-class _VersionCounter(list):
-    """A one-element list shared by a tensor and its in-place history."""
+# A tensor's version counter: a one-element list ``[n]`` shared by a tensor, its views and
+# its detached copies. In-place writes bump it; backward compares it for saved arrays.
+# (A plain list: ``[0]`` is the cheapest thing to make for every op's output.)
+_VersionCounter = list
 
 
 class RemovableHandle:
@@ -96,7 +98,7 @@ class Tensor:
         self.data = _to_array(data, dtypes.as_dtype(dtype))
         self.grad: Tensor | None = None
         self.grad_fn = None
-        self._version = _VersionCounter([0])
+        self._version = [0]
         self._hooks: list | None = None
         self._requires_grad = False
         if requires_grad:
@@ -110,7 +112,7 @@ class Tensor:
         t.grad = None
         t._requires_grad = requires_grad
         t.grad_fn = grad_fn
-        t._version = _VersionCounter([0])
+        t._version = [0]
         t._hooks = None
         return t
 
@@ -153,26 +155,33 @@ class Tensor:
         return self.grad_fn is None
 
     def backward(
-        self, gradient: Any = None, retain_graph: bool | None = None, inputs: Any = None,
-        **kwargs: Any,
+        self,
+        gradient: Any = None,
+        retain_graph: bool | None = None,
+        create_graph: bool = False,
+        inputs: Any = None,
+        *,
+        trace: bool = False,
     ) -> None:
-        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (summing with what is there).
 
         Args:
-            gradient: d(loss)/d(self); required unless ``self`` has one element.
+            gradient: d(loss)/d(self), same shape as ``self``; required unless ``self`` has
+                one element.
             retain_graph: keep saved arrays so backward can run through the graph again.
-            inputs: only these leaves receive ``.grad``.
+            create_graph: not supported (raises NotImplementedError when True).
+            inputs: only these tensors (leaves or not) receive ``.grad``.
+            trace: print each backward node as it runs, with the shapes of the gradient it
+                received and of those it returned (see ``minigrad.autograd.trace_backward``).
         """
-        from . import autograd
-
-        if kwargs:
-            hook = autograd.backward_hook_from_options(**kwargs)
-            if hook is not None:
-                return hook(self, gradient, retain_graph, inputs)
-        autograd.backward(self, gradient, retain_graph, inputs)
+        _autograd.backward(self, gradient, retain_graph, create_graph, inputs, trace=trace)
 
     def retain_grad(self) -> None:
-        """Keep ``.grad`` for this non-leaf tensor after backward."""
+        """Fill ``.grad`` of this non-leaf tensor during backward (leaves always get one).
+
+        The gradient is summed over backward calls, like a leaf's. After an in-place update
+        it is the gradient for the new value, as in torch.
+        """
         if self.grad_fn is None:
             if not self._requires_grad:
                 raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
@@ -183,11 +192,26 @@ class Tensor:
 
     @property
     def retains_grad(self) -> bool:
-        return self.grad_fn is not None and self.grad_fn._retained is not None
+        """Whether ``retain_grad()`` was called on this non-leaf tensor."""
+        if self.grad_fn is None or self.grad_fn._retained is None:
+            return False
+        return self.grad_fn._retained() is self
 
     def register_hook(self, hook: Callable) -> RemovableHandle:
-        """Call ``hook(grad)`` when this tensor's gradient is computed; a returned tensor
-        replaces the gradient."""
+        """Call ``hook(grad)`` each time backward has computed this tensor's gradient.
+
+        ``grad`` is a tensor of this tensor's shape (the sum of everything flowing in). If
+        the hook returns a tensor (same shape and dtype), it replaces the gradient: that is
+        what flows on and, for a leaf, what is added to ``.grad``. Hooks run in the order
+        they were registered, with graph recording off.
+
+        Returns:
+            A handle; ``handle.remove()`` unregisters the hook.
+
+        Example::
+
+            w.register_hook(lambda g: g.clamp(-1, 1))   # clip this gradient
+        """
         if not self._requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
         if self.grad_fn is not None:
@@ -202,12 +226,14 @@ class Tensor:
         return RemovableHandle(hooks, hook)
 
     def detach(self) -> Tensor:
-        """The same data (shared), cut from the graph."""
+        """The same data (shared memory and version counter), cut from the graph: the
+        result needs no grad, and in-place changes to it are seen by this tensor."""
         t = Tensor._make(self.data, False, None)
         t._version = self._version
         return t
 
     def detach_(self) -> Tensor:
+        """Cut this tensor from the graph in place (it becomes a leaf without grad)."""
         self.grad_fn = None
         self._requires_grad = False
         return self
@@ -290,9 +316,9 @@ class Tensor:
 
     def __bool__(self) -> bool:
         if self.data.size != 1:
+            what = "no values" if self.data.size == 0 else "more than one value"
             raise RuntimeError(
-                f"Boolean value of Tensor with more than one value is ambiguous "
-                f"(shape {tuple(self.shape)})"
+                f"Boolean value of Tensor with {what} is ambiguous (shape {tuple(self.shape)})"
             )
         return builtins.bool(self.data.reshape(()))
 
@@ -358,7 +384,16 @@ class Tensor:
             extras.append(f"grad_fn=<{self.grad_fn.name()}>")
         elif self._requires_grad:
             extras.append("requires_grad=True")
-        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+        text = "tensor(" + body
+        line_len = len(text) - text.rfind("\n") + 1
+        for e in extras:  # a suffix that would overflow the line goes on its own line
+            if line_len + len(e) + 2 > _LINEWIDTH:
+                text += ",\n" + " " * len("tensor(") + e
+                line_len = len("tensor(") + len(e)
+            else:
+                text += ", " + e
+                line_len += len(e) + 2
+        return text + ")"
 
     __str__ = __repr__
 
@@ -496,29 +531,91 @@ class Tensor:
         return _ops.transpose(self, -2, -1)
 
 
+_PRECISION, _THRESHOLD, _EDGEITEMS, _LINEWIDTH = 4, 1000, 3, 80
+
+
+def _summarized(data: np.ndarray) -> np.ndarray:
+    """The elements a summarized print shows (first and last ``_EDGEITEMS`` of each dim)."""
+    for axis, n in enumerate(data.shape):
+        if n > 2 * _EDGEITEMS:
+            keep = list(range(_EDGEITEMS)) + list(range(n - _EDGEITEMS, n))
+            data = np.take(data, keep, axis=axis)
+    return data
+
+
+class _Formatter:
+    """One number format and width for every element of a tensor, chosen as torch chooses it:
+    integers-with-a-dot when every float is whole, scientific when magnitudes span more than
+    1000x or leave [1e-4, 1e8), else 4 decimals; elements are right-aligned to a common width."""
+
+    def __init__(self, data: np.ndarray) -> None:
+        self.floating = data.dtype.kind == "f"
+        self.int_mode, self.sci_mode, self.width = True, False, 1
+        flat = data.reshape(-1)
+        if not self.floating:
+            self.width = builtins.max([1] + [len(str(v)) for v in flat.tolist()])
+            return
+        flat = flat.astype(np.float64)
+        vals = flat[np.isfinite(flat) & (flat != 0)]
+        if vals.size == 0:
+            return
+        amin, amax = float(np.abs(vals).min()), float(np.abs(vals).max())
+        self.int_mode = builtins.bool(np.all(vals == np.ceil(vals)))
+        wide = amax / amin > 1000.0 or amax > 1.0e8
+        if self.int_mode:
+            self.sci_mode = wide
+            extra = 0 if wide else 1  # the trailing "."
+        else:
+            self.sci_mode = wide or amin < 1.0e-4
+            extra = 0
+        self.width = builtins.max(len(self._text(v)) + extra for v in vals.tolist())
+
+    def _text(self, v: Any) -> str:
+        if self.sci_mode:
+            return f"{v:.{_PRECISION}e}"
+        if self.int_mode:
+            return f"{v:.0f}"
+        return f"{v:.{_PRECISION}f}"
+
+    def format(self, v: Any) -> str:
+        if not self.floating:
+            text = str(v)
+        else:
+            text = self._text(v)
+            if self.int_mode and not self.sci_mode and np.isfinite(v):
+                text += "."
+        return " " * (self.width - len(text)) + text
+
+
+def _format_nested(data: np.ndarray, indent: int, summarize: bool, fmt: _Formatter) -> str:
+    if data.ndim == 0:
+        return fmt.format(data.item())
+    n = data.shape[0]
+    cut = summarize and n > 2 * _EDGEITEMS
+    if data.ndim == 1:
+        per_line = builtins.max(1, (_LINEWIDTH - indent) // (fmt.width + 2))
+        if cut:
+            head, tail = data[:_EDGEITEMS].tolist(), data[-_EDGEITEMS:].tolist()
+            items = [fmt.format(v) for v in head] + [" ..."] + [fmt.format(v) for v in tail]
+        else:
+            items = [fmt.format(v) for v in data.tolist()]
+        lines = [", ".join(items[i : i + per_line]) for i in range(0, len(items), per_line)]
+        return "[" + (",\n" + " " * (indent + 1)).join(lines) + "]"
+    rows = range(n) if not cut else [*range(_EDGEITEMS), None, *range(n - _EDGEITEMS, n)]
+    parts = ["..." if i is None else _format_nested(data[i], indent + 1, summarize, fmt) for i in rows]
+    return "[" + ("," + "\n" * (data.ndim - 1) + " " * (indent + 1)).join(parts) + "]"
+
+
 def _format_data(data: np.ndarray) -> str:
     """Array text laid out like torch's (``tensor([[1., 2.],\\n        [3., 4.]])``)."""
-    kw: dict[str, Any] = {"separator": ", ", "prefix": "tensor(", "threshold": 1000, "edgeitems": 3}
-    if data.dtype.kind == "f":
-        finite = data[np.isfinite(data)]
-        amax = float(np.abs(finite).max()) if finite.size else 0.0
-        amin = float(np.abs(finite[finite != 0]).min()) if np.any(finite != 0) else 0.0
-        if np.all(finite == np.round(finite)) and amax < 1e8:
-            kw["formatter"] = {"float_kind": lambda v: _int_like(v)}
-        elif amax >= 1e8 or (amin and amin < 1e-4) or (amin and amax / amin > 1000):
-            kw["formatter"] = {"float_kind": lambda v: f"{v:.4e}"}
-        else:
-            kw["formatter"] = {"float_kind": lambda v: f"{v:.4f}"}
-    text = np.array2string(data, **kw)
-    return text
+    if data.size == 0:
+        return "[]"
+    summarize = data.size > _THRESHOLD
+    if data.dtype == np.float16:
+        data = data.astype(np.float32)
+    fmt = _Formatter(_summarized(data) if summarize else data)
+    return _format_nested(data, len("tensor("), summarize, fmt)
 
 
-def _int_like(v: float) -> str:
-    if np.isnan(v):
-        return "nan"
-    if np.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    return f"{int(v)}."
-
-
+from . import autograd as _autograd  # noqa: E402
 from . import ops as _ops  # noqa: E402  (ops import Tensor)

@@ -6,7 +6,7 @@
     x.grad            # 2 * x
 """
 
-from . import autograd, backend
+from . import autograd, backend, data, nn, optim, testing, viz
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .creation import (
     arange,
@@ -150,6 +150,7 @@ from .random import (
     seed,
     set_rng_state,
 )
+from .serialization import load, save, to_torch_state_dict
 from .tensor import Tensor
 from .threads import get_num_threads, set_num_threads
 

@@ -24,6 +24,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from .data.download import default_file_mode
 from .tensor import Tensor
 
 _MANIFEST = "__minigrad_manifest__"
@@ -180,6 +181,7 @@ def save(obj: Any, f: str | os.PathLike | BinaryIO) -> None:
             out.write(buf.getbuffer())
             out.flush()
             os.fsync(out.fileno())
+        os.chmod(tmp_name, default_file_mode())
         os.replace(tmp_name, path)
     except BaseException:
         try:

@@ -169,3 +169,22 @@ def test_errors():
         mls.OneCycleLR(opt, max_lr=1.0, total_steps=5, anneal_strategy="exp")
     with pytest.raises(ValueError, match="Expected 1 lr_lambdas"):
         mls.LambdaLR(opt, [lambda e: 1, lambda e: 2])
+
+
+@pytest.mark.parametrize("name,kw", [
+    ("CosineAnnealingLR", dict(T_max=7, eta_min=0.001)), ("ExponentialLR", dict(gamma=0.97)),
+    ("StepLR", dict(step_size=7, gamma=0.7)), ("OneCycleLR", dict(max_lr=0.3, total_steps=200)),
+    ("OneCycleLR", dict(max_lr=0.3, total_steps=200, three_phase=True, anneal_strategy="linear")),
+])
+def test_long_runs_identical(name, kw):
+    """200 steps of the recursive forms stay bit-identical to torch's."""
+    mopt = optim.SGD([mg.zeros(1, requires_grad=True)], lr=0.1, momentum=0.9)
+    topt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1, momentum=0.9)
+    msch, tsch = getattr(mls, name)(mopt, **kw), getattr(tls, name)(topt, **kw)
+    for _ in range(200 if name != "OneCycleLR" else 199):
+        mopt.step()
+        topt.step()
+        msch.step()
+        tsch.step()
+        assert msch.get_last_lr() == tsch.get_last_lr()
+        assert mopt.param_groups[0]["momentum"] == topt.param_groups[0]["momentum"]

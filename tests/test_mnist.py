@@ -152,6 +152,22 @@ def test_truncated_gzip_raises_naming_file(tmp_path):
         MNIST(tmp_path)
 
 
+def test_gzipped_file_without_gz_suffix(tmp_path):
+    write_fixture(tmp_path, gz=False)
+    path = tmp_path / "train-labels-idx1-ubyte"
+    path.write_bytes(gzip.compress(path.read_bytes()))
+    with pytest.raises(DataFileError, match="it is gzipped"):
+        MNIST(tmp_path)
+
+
+def test_download_flag_uses_a_present_pickle(tmp_path, monkeypatch):
+    handler = _install(monkeypatch, {})
+    splits = write_tiny_pickle(tmp_path)
+    ds = MNIST(tmp_path, train=False, download=True)
+    np.testing.assert_array_equal(ds.targets.numpy(), splits[2][1])
+    assert handler.requests == []
+
+
 def test_label_count_mismatch(tmp_path):
     arrays = fixture_arrays()
     arrays["train-labels-idx1-ubyte"] = arrays["train-labels-idx1-ubyte"][:-1]
@@ -344,8 +360,11 @@ def test_download_from_second_mirror_after_hash_mismatch(tmp_path, monkeypatch):
     np.testing.assert_array_equal(ds.targets.numpy(), arrays["train-labels-idx1-ubyte"])
     raw = tmp_path / "TinyMNIST" / "raw"
     assert sorted(p.name for p in raw.iterdir()) == sorted(blobs)  # all four, no temp files
+    umask = os.umask(0o022)
+    os.umask(umask)
     for name, blob in blobs.items():
         assert (raw / name).read_bytes() == blob
+        assert (raw / name).stat().st_mode & 0o777 == 0o666 & ~umask
     assert len(handler.requests) == 8
     # a second construction finds the files and does not download again
     Tiny(tmp_path, train=False, download=True)

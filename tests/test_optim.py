@@ -148,6 +148,18 @@ def test_load_torch_optimizer_state_dict():
     _assert_params(mps, tps)
 
 
+def test_plain_number_step_is_accepted():
+    mps, tps = _make(_init(5))
+    mopt, topt = optim.Adam(mps, lr=0.05), torch.optim.Adam(tps, lr=0.05)
+    _run(mopt, topt, mps, tps, steps=3)
+    sd = mopt.state_dict()
+    for st in sd["state"].values():
+        st["step"] = int(st["step"].item())
+    mopt.load_state_dict(sd)
+    _run(mopt, topt, mps, tps, steps=3)
+    _assert_params(mps, tps)
+
+
 def test_float32_stays_float32_and_in_place():
     init = [a.astype(np.float32) for a in _init()]
     for name, kw in [("SGD", dict(lr=0.1, momentum=0.9, weight_decay=0.1, nesterov=True)),

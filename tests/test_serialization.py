@@ -74,6 +74,13 @@ def test_round_trip_nested_structures(tmp_path):
     assert not out["tensor"].requires_grad
 
 
+def test_saved_file_has_default_permissions(tmp_path):
+    umask = os.umask(0o022)
+    os.umask(umask)
+    mg.save({"a": 1}, tmp_path / "c")
+    assert (tmp_path / "c").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
 def test_file_objects(tmp_path):
     with open(tmp_path / "f.npz", "wb") as f:
         mg.save({"x": mg.ones(2)}, f)

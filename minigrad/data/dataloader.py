@@ -114,8 +114,7 @@ class DataLoader:
         self.generator = generator
         self.num_workers = num_workers
         self.pin_memory = pin_memory
-        fast = getattr(dataset, "_get_batch", None) if collate_fn is None else None
-        self._get_batch = fast
+        self._default_collate = collate_fn is None
 
     def __len__(self) -> int:
         n = len(self.dataset)
@@ -140,9 +139,11 @@ class DataLoader:
         bs = self.batch_size
         n = len(order)
         stop = n - n % bs if self.drop_last else n
+        # Looked up per epoch: setting a transform on the dataset later turns the fast path off.
+        get_batch = getattr(self.dataset, "_get_batch", None) if self._default_collate else None
         for start in range(0, stop, bs):
             idx = order[start:start + bs]
-            if self._get_batch is not None:
-                yield self._get_batch(idx)
+            if get_batch is not None:
+                yield get_batch(idx)
             else:
                 yield self.collate_fn([self.dataset[int(i)] for i in idx])

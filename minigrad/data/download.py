@@ -46,6 +46,22 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+_UMASK: int | None = None
+
+
+def default_file_mode() -> int:
+    """``0o666`` minus the process umask: what ``open(path, "w")`` would create.
+
+    Temporary files come from ``mkstemp`` (mode 0600); they get this mode before being renamed
+    into place, so finished files have the usual permissions.
+    """
+    global _UMASK
+    if _UMASK is None:
+        _UMASK = os.umask(0o022)
+        os.umask(_UMASK)
+    return 0o666 & ~_UMASK
+
+
 class DownloadError(RuntimeError):
     """No mirror delivered a file with the expected checksum."""
 
@@ -96,6 +112,7 @@ def download_file(
             digest = h.hexdigest()
             if digest != sha256:
                 raise DownloadError(f"SHA-256 mismatch: got {digest}, expected {sha256}")
+            os.chmod(tmp, default_file_mode())
             os.replace(tmp, dest)
             _fsync_dir(dest.parent)
             return dest

@@ -75,7 +75,8 @@ def read_idx(path: str | os.PathLike, ndim: int | None = None) -> np.ndarray:
     if len(buf) < 4:
         raise DataFileError(f"{path}: {len(buf)} bytes is too short for an IDX header")
     if buf[0] != 0 or buf[1] != 0 or buf[2] not in _IDX_DTYPES:
-        raise DataFileError(f"{path}: bad IDX magic number 0x{buf[:4].hex()}; not an IDX file")
+        hint = " (it is gzipped: name it *.gz)" if buf[:2] == b"\x1f\x8b" else ""
+        raise DataFileError(f"{path}: bad IDX magic number 0x{buf[:4].hex()}; not an IDX file{hint}")
     dims = buf[3]
     if ndim is not None and dims != ndim:
         raise DataFileError(f"{path}: IDX file has {dims} dimensions, expected {ndim}")

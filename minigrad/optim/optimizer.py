@@ -231,6 +231,8 @@ class Optimizer:
         }
 
         def cast(param: Tensor, value: Any, key: Any = None) -> Any:
+            if key == "step" and isinstance(value, (int, float)):  # older plain-number steps
+                return Tensor._make(np.array(value, np.float32), False, None)
             if _is_tensor_like(value):
                 if key == "step":
                     return _as_state_tensor(value, None)

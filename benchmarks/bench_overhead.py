@@ -132,11 +132,12 @@ def main() -> None:
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     for name, n_ops, m, t in rows:
+        mg_cell = f"{m[1]:7.2f} ({m[0]:6.2f}-{m[2]:6.2f})"
+        torch_cell = f"{t[1]:7.2f} ({t[0]:6.2f}-{t[2]:6.2f})"
         print(
-            f"| {name:24s} | {n_ops:3d} | {m[1]:7.2f} ({m[0]:6.2f}-{m[2]:6.2f})       "
-            f"| {m[1] / n_ops:6.2f} | {t[1]:7.2f} ({t[0]:6.2f}-{t[2]:6.2f})    | {m[1] / t[1]:5.2f} |"
+            f"| {name:24s} | {n_ops:3d} | {mg_cell:25s} | {m[1] / n_ops:6.2f} | {torch_cell:22s} "
+            f"| {m[1] / t[1]:5.2f} |"
         )
-
 
 if __name__ == "__main__":
     main()

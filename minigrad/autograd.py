@@ -323,6 +323,20 @@ class Context:
             raise RuntimeError(_FREED)
         return self._saved
 
+    def mark_non_differentiable(self, *arrays: Any) -> None:
+        """Declare the output not differentiable (torch's name): it will not require grad."""
+        self._recording = False
+        self._saved = ()
+
+    def set_materialize_grads(self, value: bool) -> None:
+        """Accepted for torch compatibility: ``grad_output`` is always an array here."""
+
+    def mark_dirty(self, *arrays: Any) -> None:
+        raise NotImplementedError(
+            "ctx.mark_dirty: custom Functions that modify their inputs in place are not "
+            "supported; return a new array instead"
+        )
+
     def name(self) -> str:
         """``<Op>Backward``, e.g. ``MulBackward``."""
         return f"{self.fn.__name__}Backward"
@@ -495,31 +509,29 @@ class Function:
             out = _as_output(cls, out)
         if stack is not None and _state.check_nan:
             _check_forward(cls, out, stack)
-        if not record or out.dtype.kind not in "fc":
+        if not ctx._recording or out.dtype.kind not in "fc":
             # Integer/bool outputs (argmax, comparisons) carry no gradient.
             result = Tensor._make(out, False, None)
         else:
+            # The graph edges, and the input shapes/dtypes (for unbroadcasting, casting and
+            # drawing the graph).
             nxt = []
             shapes = []
             dts = []
-            i = 0
             for a in args:
-                if needs[i]:
-                    node = a.grad_fn
-                    nxt.append(a if node is None else node)
+                if isinstance(a, Tensor):
                     d = a.data
                     shapes.append(d.shape)
                     dts.append(d.dtype)
-                elif isinstance(a, Tensor):
-                    nxt.append(None)
-                    d = a.data
-                    shapes.append(d.shape)
-                    dts.append(d.dtype)
+                    if a._requires_grad:
+                        node = a.grad_fn
+                        nxt.append(a if node is None else node)
+                    else:
+                        nxt.append(None)
                 else:
                     nxt.append(None)
                     shapes.append(None)
                     dts.append(None)
-                i += 1
             ctx.next = nxt
             ctx._shapes = shapes
             ctx._dtypes = dts
@@ -995,7 +1007,8 @@ def _root_gradients(
                     "grad can be implicitly created only for scalar outputs: this tensor has "
                     f"shape {tuple(t.shape)}; pass backward(gradient=...) of that shape"
                 )
-            roots.append((t, np.ones(t.data.shape, t.data.dtype), True))
+            seed = np.array(1, t.data.dtype)  # cheaper than np.ones for one element
+            roots.append((t, seed.reshape(t.data.shape) if t.data.ndim else seed, True))
             continue
         arr = g.data if isinstance(g, Tensor) else np.asarray(g)
         if arr.shape != t.data.shape:

@@ -923,3 +923,21 @@ def test_gradient_kept_by_a_hook_never_changes_later(keep):
         (a * 3).sum().backward()
     assert [np.asarray(s).tolist() for s in seen] == [t.tolist() for t in tseen] == [[2.0, 2.0], [3.0, 3.0]]
     assert x.grad.tolist() == tx.grad.tolist() == [5.0, 5.0]
+
+
+def test_custom_function_mark_non_differentiable():
+    class ArgMaxMask(Function):
+        """z = one-hot of argmax(x) (no gradient)."""
+
+        @staticmethod
+        def forward(ctx, x):
+            out = np.zeros_like(x)
+            out[np.argmax(x)] = 1
+            ctx.mark_non_differentiable(out)
+            ctx.set_materialize_grads(False)
+            return out
+
+    x = mg.tensor([1.0, 3.0, 2.0], requires_grad=True)
+    out = ArgMaxMask.apply(x)
+    assert out.tolist() == [0.0, 1.0, 0.0]
+    assert not out.requires_grad and out.grad_fn is None

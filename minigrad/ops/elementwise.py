@@ -29,9 +29,15 @@ def promote(*operands):
     wrapped as constant tensors, and scalars left as Python numbers (NumPy keeps a tensor's
     dtype for those) or made 0-d arrays when the category rises (``int_tensor * 0.5``).
     """
-    if len(operands) == 2:
+    if len(operands) == 2:  # fast paths: same-dtype tensors, float tensor with a Python number
         a, b = operands
-        if isinstance(a, Tensor) and isinstance(b, Tensor) and a.data.dtype == b.data.dtype:
+        if isinstance(a, Tensor):
+            if isinstance(b, Tensor):
+                if a.data.dtype == b.data.dtype:
+                    return a, b
+            elif type(b) in (float, int) and a.data.dtype.kind == "f":
+                return a, b
+        elif isinstance(b, Tensor) and type(a) in (float, int) and b.data.dtype.kind == "f":
             return a, b
     raw = []
     for op in operands:

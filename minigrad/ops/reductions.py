@@ -46,9 +46,9 @@ def normalize_dims(dim, ndim: int, op: str) -> tuple[int, ...]:
 
 def _expand_grad(grad_output, shape, axes, keepdim):
     """Give a reduced gradient back its reduced axes (as size 1) so it broadcasts."""
-    if not keepdim and axes:
-        grad_output = np.expand_dims(grad_output, axes)
-    return grad_output
+    if keepdim or not axes:
+        return grad_output
+    return grad_output.reshape([1 if i in axes else n for i, n in enumerate(shape)])
 
 
 def _count(shape, axes) -> int:

@@ -1,7 +1,12 @@
-"""Checking gradients: finite differences (``gradcheck``) and parity with PyTorch
-(``compare_with_torch``).
+"""Checking gradients and training setups.
 
-Both are public: anyone writing a custom ``Function`` needs them.
+- ``gradcheck``: a backward against central finite differences (no torch needed);
+- ``compare_with_torch``: a function's outputs and input gradients against PyTorch;
+- ``check_module``: a whole module against its torch twin, every gradient by parameter name;
+- ``check_initial_loss``, ``overfit_one_batch``, ``check_prediction_collapse``: the classic
+  training sanity checks (loss at init, overfitting one batch, collapsed predictions).
+
+All are public: anyone writing a custom ``Function`` or a model needs them.
 
     from minigrad.testing import gradcheck
     x = minigrad.randn(3, 4, dtype=minigrad.float64, requires_grad=True)
@@ -498,7 +503,7 @@ def check_module(
     (``<name>.grad``, e.g. ``0.weight.grad``) and for every floating buffer after the
     forward (``<name>``, e.g. BatchNorm's ``1.running_mean``). An element passes when
     ``|minigrad - torch| <= atol + rtol * |torch|``. Modules stay in their current
-    train/eval mode.
+    train/eval mode; put modules with randomness (Dropout) in eval mode first.
 
     Args:
         mg_module: the minigrad ``nn.Module`` under test.
@@ -521,12 +526,14 @@ def check_module(
     Returns:
         The ``Report`` (``report.ok``, ``report.items``, ``str(report)`` for the table)::
 
-            check_module Linear, torch_to_minigrad (atol=1e-09, rtol=1e-07)
-            item         shape   max abs diff  max rel diff  ok
-            output       (4, 3)  2.220e-16     1.586e-16     ok
-            input.grad   (4, 5)  1.110e-16     3.127e-16     ok
-            weight.grad  (3, 5)  4.441e-16     2.416e-16     ok
-            bias.grad    (3,)    0.000e+00     0.000e+00     ok
+            check_module Sequential (train), torch_to_minigrad (atol=1e-09, rtol=1e-07)
+            item           shape   max abs diff  max rel diff  ok
+            output         (5, 3)  0.000e+00     0.000e+00     ok
+            input.grad     (5, 4)  0.000e+00     0.000e+00     ok
+            0.weight.grad  (8, 4)  0.000e+00     0.000e+00     ok
+            0.bias.grad    (8,)    5.551e-17     1.790e-16     ok
+            2.weight.grad  (3, 8)  2.327e+00     1.000e+00     MISMATCH  worst at (2, 3): ...
+            2.bias.grad    (3,)    4.441e-16     2.160e-16     ok
 
     Raises:
         ValueError: the two modules' state_dict keys or shapes differ, or a bad argument.

@@ -54,3 +54,12 @@ def test_doc_points_to_real_files(doc):
 def test_readme_links_the_learning_material():
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "docs/autograd.md" in text and "docs/kernels.md" in text and "docs/graph_mlp.svg" in text
+
+
+def test_readme_quick_start_trains():
+    (code,) = [c for _, c in _blocks("README.md")]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+    accuracy = float(out.getvalue().split("accuracy")[1].strip().rstrip("%"))
+    assert accuracy > 95, out.getvalue()

@@ -311,20 +311,120 @@ static inline void mg_tap_update_f64(const double *src, int64_t stride, double *
 }
 #endif
 
+/* ---- AVX2 versions of the float 2x2 loops (8 windows per step), chosen at run time ----
+ * Compiled for AVX2 through a per-function target attribute (the rest of the build stays
+ * portable) and used only when the CPU reports AVX2 (mg_pool_init). */
+#if defined(MG_POOL_SSE2) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define MG_POOL_AVX2 1
+#define MG_AVX2 __attribute__((target("avx2")))
+
+MG_AVX2 static inline void mg_max2x2_avx2_f32(const float *r0, const float *r1, float *o, uint8_t *a)
+{
+    const __m256 t0 = _mm256_loadu_ps(r0), t1 = _mm256_loadu_ps(r0 + 8);
+    const __m256 b0 = _mm256_loadu_ps(r1), b1 = _mm256_loadu_ps(r1 + 8);
+    /* even/odd columns, in window order 0 1 4 5 | 2 3 6 7 (fixed once, on the results) */
+    const __m256 v[4] = {_mm256_shuffle_ps(t0, t1, _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm256_shuffle_ps(t0, t1, _MM_SHUFFLE(3, 1, 3, 1)),
+                         _mm256_shuffle_ps(b0, b1, _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm256_shuffle_ps(b0, b1, _MM_SHUFFLE(3, 1, 3, 1))};
+    __m256 m = v[0];
+    __m256 p = _mm256_setzero_ps(); /* window positions as int32 bits */
+    for (int q = 1; q < 4; q++) {
+        const __m256 t = _mm256_or_ps(_mm256_cmp_ps(v[q], m, _CMP_GT_OQ),
+                                      _mm256_cmp_ps(v[q], v[q], _CMP_UNORD_Q));
+        m = _mm256_blendv_ps(m, v[q], t);
+        p = _mm256_blendv_ps(p, _mm256_castsi256_ps(_mm256_set1_epi32(q)), t);
+    }
+    m = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(m), _MM_SHUFFLE(3, 1, 2, 0)));
+    const __m256i pi = _mm256_permute4x64_epi64(_mm256_castps_si256(p), _MM_SHUFFLE(3, 1, 2, 0));
+    _mm256_storeu_ps(o, m);
+    const __m128i p16 = _mm_packs_epi32(_mm256_castsi256_si128(pi), _mm256_extracti128_si256(pi, 1));
+    _mm_storel_epi64((__m128i *)a, _mm_packus_epi16(p16, p16));
+}
+
+/* Rows of at least 8 windows (shorter rows go to the SSE2 loop). */
+MG_AVX2 static void mg_max_pool_fwd_2x2_avx2_f32(const float *x, float *out, uint8_t *arg,
+                                                 const mg_pool_geom *g)
+{
+    const int64_t W = g->W, OW = g->OW;
+    for (int64_t oh = 0; oh < g->OH; oh++) {
+        const float *r0 = x + 2 * oh * W, *r1 = r0 + W;
+        float *o = out + oh * OW;
+        uint8_t *a = arg + oh * OW;
+        for (int64_t k = 0;; k += 8) { /* OW >= 8; the last step moved back to end at OW */
+            if (k > OW - 8)
+                k = OW - 8;
+            mg_max2x2_avx2_f32(r0 + 2 * k, r1 + 2 * k, o + k, a + k);
+            if (k == OW - 8)
+                break;
+        }
+    }
+}
+
+/* One gradient row (kernel row i) of 8 tiled 2x2 windows. */
+MG_AVX2 static inline void mg_max2x2_bwd_avx2_f32(const float *go, const uint8_t *a, int32_t i,
+                                                  float *row)
+{
+    const __m256i p = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)a));
+    const __m256 g = _mm256_loadu_ps(go);
+    const __m256 l = _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(p, _mm256_set1_epi32(2 * i))), g);
+    const __m256 r =
+        _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(p, _mm256_set1_epi32(2 * i + 1))), g);
+    const __m256 lo = _mm256_unpacklo_ps(l, r), hi = _mm256_unpackhi_ps(l, r);
+    _mm256_storeu_ps(row, _mm256_permute2f128_ps(lo, hi, 0x20));
+    _mm256_storeu_ps(row + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+}
+
+/* OW >= 8 */
+MG_AVX2 static void mg_max_pool_bwd_2x2_row_avx2_f32(const float *go, const uint8_t *a, int32_t i,
+                                                     float *row, int64_t OW)
+{
+    for (int64_t k = 0;; k += 8) {
+        if (k > OW - 8)
+            k = OW - 8;
+        mg_max2x2_bwd_avx2_f32(go + k, a + k, i, row + 2 * k);
+        if (k == OW - 8)
+            break;
+    }
+}
+#endif
+
+/* SIMD level of the float 2x2 loops: 2 = AVX2, 1 = SSE2, 0 = plain C. */
+static int mg_pool_simd = 0;
+
+static inline int mg_pool_best_simd(void)
+{
+#ifdef MG_POOL_AVX2
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2"))
+        return 2;
+#endif
+#ifdef MG_POOL_SSE2
+    return 1;
+#else
+    return 0;
+#endif
+}
+
 #define MG_T float
 #define MG_SUF(name) name##_f32
 #define MG_VEC 4 /* windows per mg_max2x2_sse_f32 step */
+#define MG_IS_FLOAT 1
 #include "pool_impl.h"
 #undef MG_T
 #undef MG_SUF
 #undef MG_VEC
+#undef MG_IS_FLOAT
 
 #define MG_T double
 #define MG_SUF(name) name##_f64
 #define MG_VEC 2
+#define MG_IS_FLOAT 0
 #include "pool_impl.h"
 #undef MG_T
 #undef MG_SUF
 #undef MG_VEC
+#undef MG_IS_FLOAT
 
 #endif

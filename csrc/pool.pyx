@@ -36,6 +36,28 @@ cdef extern from "pool.h" nogil:
     void mg_avg_pool_bwd_f64(const double *go, double *gi, const mg_pool_geom *g,
                              int count_include_pad, int64_t divisor_override)
 
+cdef extern from "pool.h" nogil:
+    int mg_pool_simd
+    int mg_pool_best_simd()
+
+_SIMD_NAMES = ("none", "sse2", "avx2")
+mg_pool_simd = mg_pool_best_simd()
+
+
+def simd() -> str:
+    """The instruction set of the float 2x2 max-pooling loops: 'avx2', 'sse2' or 'none'."""
+    return _SIMD_NAMES[mg_pool_simd]
+
+
+def set_simd(name: str) -> None:
+    """Use a lower instruction set than the CPU's best (for tests of every code path)."""
+    global mg_pool_simd
+    level = _SIMD_NAMES.index(name)
+    if level > mg_pool_best_simd() or (level == 0 and mg_pool_best_simd() > 0):
+        raise ValueError(f"set_simd: {name!r} is not available in this build on this CPU")
+    mg_pool_simd = level
+
+
 # Below this many input elements one thread does the whole tensor.
 cdef Py_ssize_t PARALLEL_MIN = 1 << 15
 

@@ -121,9 +121,15 @@ static void MG_SUF(mg_max_pool_fwd)(const MG_T *x, MG_T *out, void *arg, int wid
                                     const mg_pool_geom *g)
 {
     if (!wide_arg && g->KH == 2 && g->KW == 2 && g->SH == 2 && g->SW == 2 && g->PH == 0 &&
-        g->PW == 0 && g->DH == 1 && g->DW == 1 && 2 * g->OH <= g->H && 2 * g->OW <= g->W)
+        g->PW == 0 && g->DH == 1 && g->DW == 1 && 2 * g->OH <= g->H && 2 * g->OW <= g->W) {
+#if defined(MG_POOL_AVX2) && MG_IS_FLOAT
+        if (mg_pool_simd == 2 && g->OW >= 8) {
+            mg_max_pool_fwd_2x2_avx2_f32(x, out, (uint8_t *)arg, g);
+            return;
+        }
+#endif
         MG_SUF(mg_max_pool_fwd_2x2)(x, out, (uint8_t *)arg, g);
-    else
+    } else
         MG_SUF(mg_max_pool_fwd_generic)(x, out, arg, wide_arg, g);
 }
 
@@ -148,6 +154,11 @@ static void MG_SUF(mg_max_pool_bwd_tiled)(const MG_T *restrict go, const void *r
         if (!wide_arg && KW == 2 && 2 * OW <= W) {
             /* SIMD steps of MG_VEC windows, the last moved back to end at the row's end */
             const uint8_t *a = (const uint8_t *)arg + oh * OW;
+#if defined(MG_POOL_AVX2) && MG_IS_FLOAT
+            if (mg_pool_simd == 2 && OW >= 8)
+                mg_max_pool_bwd_2x2_row_avx2_f32(gro, a, (int32_t)i, row, OW);
+            else
+#endif
             if (OW < MG_VEC)
                 MG_SUF(mg_max2x2_bwd_scalar)(gro, a, (int32_t)i, row, OW);
             else

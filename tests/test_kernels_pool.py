@@ -187,16 +187,32 @@ def test_integer_input_max_pool():
 # --------------------------------------------------------------------------- kernels
 
 
+@pytest.fixture(params=["sse2", "avx2"])
+def simd(request):
+    """Run the compiled 2x2 loops with each instruction set this CPU has."""
+    from minigrad.backend import _pool
+
+    best = _pool.simd()
+    try:
+        _pool.set_simd(request.param)
+    except ValueError:
+        pytest.skip(f"{request.param} not available")
+    yield request.param
+    _pool.set_simd(best)
+
+
 @needs_compiled
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_compiled_kernels_match_reference(dtype):
+def test_compiled_kernels_match_reference(dtype, simd):
     from minigrad.backend import compiled
 
     rng = np.random.default_rng(0)
     cases = [(k, s, p, d, cm) for k in [(1, 1), (2, 2), (3, 2), (17, 17)] for s in [(1, 1), (2, 3), k]
              for p in [(0, 0), (k[0] // 2, k[1] // 2)] for d in [(1, 1), (2, 1)] for cm in (False, True)]
     checked = 0
-    for shape in [(3, 2, 9, 10), (40, 2, 19, 21)]:  # the second one runs in parallel
+    # rows of 5 and 10 windows (SIMD steps of 4 / 8 with an overlapped last step); the second
+    # shape runs in parallel
+    for shape in [(3, 2, 9, 10), (40, 2, 19, 21)]:
         for k, s, p, d, cm in cases:
             # coarse values: many ties (first maximum wins); NaNs, -inf and zeros of both signs
             x = np.round(rng.standard_normal(shape) * 2).astype(dtype)

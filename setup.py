@@ -49,6 +49,8 @@ def extensions() -> list[Extension]:
                 f"minigrad.backend._{pyx.stem}",
                 [str(pyx)],
                 include_dirs=[np.get_include(), "csrc"],
+                # Rebuild when a shared header changes (the .pyx files include them).
+                depends=sorted(str(p) for p in Path("csrc").glob("*.h")),
                 define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
                 extra_compile_args=compile_args + extra,
                 extra_link_args=link_args + extra,

@@ -11,7 +11,9 @@ Run (unset the OpenBLAS core-type override so that BLAS picks the kernel for thi
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_kernels.py
 
 Options: ``--reps N`` (default 120), ``--warmup N`` (default 20), ``--threads N``,
-``--only SUBSTRING`` (select cases), ``--no-save`` (do not append to RESULTS.md).
+``--only SUBSTRING`` (select cases), ``--section SUBSTRING`` (select cases by section, e.g.
+``--section pooling``), ``--no-save`` (do not append to RESULTS.md). For the pooling and
+elementwise cases the GFLOP/s column counts one operation per input element.
 
 Adding a case: write a ``build(ctx) -> (minigrad_fn, {reference_name: fn}, flops)``
 function and append a ``Case`` to ``CASES`` (``section`` groups cases in RESULTS.md).
@@ -36,7 +38,9 @@ import torch
 
 import minigrad as mg
 from minigrad import backend
+from minigrad.backend import reference
 from minigrad.ops.conv import conv2d
+from minigrad.ops.pool import avg_pool2d, max_pool2d
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
@@ -173,6 +177,101 @@ CASES: list[Case] = [
 ]
 
 
+# --------------------------------------------------------------------------- pooling and elementwise
+
+
+def pool_case(kind: str, n: int, c: int, hw: int, k: int, stride: int | None, pad: int, backward: bool):
+    """max_pool2d / avg_pool2d through the autograd layer (+ backward with a fixed cotangent)."""
+
+    def build(ctx: Context):
+        x = ctx.rng.standard_normal((n, c, hw, hw)).astype(np.float32)
+        ours_fn = max_pool2d if kind == "max" else avg_pool2d
+        theirs_fn = torch.nn.functional.max_pool2d if kind == "max" else torch.nn.functional.avg_pool2d
+        xm, xt = mg.tensor(x, requires_grad=backward), torch.tensor(x, requires_grad=backward)
+        g = ctx.rng.standard_normal(tuple(theirs_fn(torch.from_numpy(x), k, stride, pad).shape))
+        gm, gt = mg.tensor(g.astype(np.float32)), torch.from_numpy(g.astype(np.float32))
+
+        def ours():
+            xm.grad = None
+            out = ours_fn(xm, k, stride, pad)
+            if backward:
+                out.backward(gm)
+
+        def theirs():
+            xt.grad = None
+            out = theirs_fn(xt, k, stride, pad)
+            if backward:
+                out.backward(gt)
+
+        return ours, {"torch": theirs}, float(x.size)  # one comparison/addition per input element
+
+    return build
+
+
+def relu_case(shape: tuple[int, ...], backward: bool):
+    """ReLU through the autograd layer; forward-only also against NumPy's np.maximum."""
+
+    def build(ctx: Context):
+        x = ctx.rng.standard_normal(shape).astype(np.float32)
+        g = ctx.rng.standard_normal(shape).astype(np.float32)
+        xm, xt = mg.tensor(x, requires_grad=backward), torch.tensor(x, requires_grad=backward)
+        gm, gt = mg.tensor(g), torch.from_numpy(g)
+
+        def ours():
+            xm.grad = None
+            out = mg.relu(xm)
+            if backward:
+                out.backward(gm)
+
+        def theirs():
+            xt.grad = None
+            out = torch.relu(xt)
+            if backward:
+                out.backward(gt)
+
+        refs = {"torch": theirs}
+        if backward:
+            refs["numpy"] = lambda: np.where(np.maximum(x, 0) > 0, g, 0)  # forward + backward
+        else:
+            refs["numpy"] = lambda: np.maximum(x, 0)
+        return ours, refs, float(x.size)
+
+    return build
+
+
+def cross_entropy_case(n: int, c: int):
+    """The fused log-softmax + NLL kernel (loss and gradient) against the NumPy reference,
+    and torch's cross_entropy forward + backward (through its autograd)."""
+
+    def build(ctx: Context):
+        x = ctx.rng.standard_normal((n, c)).astype(np.float32)
+        t = ctx.rng.integers(0, c, n)
+        xt, tt = torch.tensor(x, requires_grad=True), torch.from_numpy(t)
+
+        def theirs():
+            xt.grad = None
+            torch.nn.functional.cross_entropy(xt, tt, reduction="sum").backward()
+
+        refs = {"numpy": lambda: reference.log_softmax_nll_forward(x, t, -100), "torch": theirs}
+        return lambda: backend.log_softmax_nll_forward(x, t, -100), refs, float(x.size)
+
+    return build
+
+
+_PE = "pooling and elementwise"
+CASES += [
+    Case("max_pool2d fwd+bwd 64x32x28x28 k2", _PE, pool_case("max", 64, 32, 28, 2, None, 0, True)),
+    Case("max_pool2d fwd+bwd 64x64x14x14 k2", _PE, pool_case("max", 64, 64, 14, 2, None, 0, True)),
+    Case("max_pool2d fwd 64x32x28x28 k2 (no grad)", _PE, pool_case("max", 64, 32, 28, 2, None, 0, False)),
+    Case("max_pool2d fwd+bwd 64x32x28x28 k3 s2 p1", _PE, pool_case("max", 64, 32, 28, 3, 2, 1, True)),
+    Case("avg_pool2d fwd+bwd 64x32x28x28 k2", _PE, pool_case("avg", 64, 32, 28, 2, None, 0, True)),
+    Case("relu fwd 64x32x28x28", _PE, relu_case((64, 32, 28, 28), False)),
+    Case("relu fwd+bwd 64x32x28x28", _PE, relu_case((64, 32, 28, 28), True)),
+    Case("log_softmax_nll kernel 64x10", _PE, cross_entropy_case(64, 10)),
+    Case("log_softmax_nll kernel 4096x100", _PE, cross_entropy_case(4096, 100)),
+]
+
+
 # --------------------------------------------------------------------------- runner
 
 
@@ -205,6 +304,12 @@ def run_case(case: Case, ctx: Context, reps: int, warmup: int, pause: float) -> 
             wait = max(pause, getattr(fns[name], "settle", 0.0))
             if wait:
                 time.sleep(wait)  # let the previous framework's spinning threads go idle
+            if wait > 0.01:
+                # After a long sleep the core may have clocked down: busy-wait a few ms so
+                # that the next framework does not pay for the ramp-up.
+                until = time.perf_counter() + 0.005
+                while time.perf_counter() < until:
+                    pass
     stats = {}
     for name, ts in times.items():
         arr = np.array(ts) * 1e3
@@ -222,7 +327,8 @@ def _fmt_stat(s: dict) -> str:
 
 def format_table(results: list[dict]) -> str:
     lines = [
-        "| case | minigrad ms (median [p10, p90]) | reference | reference ms | ratio | minigrad GFLOP/s |",
+        "| case | minigrad ms (median [p10, p90]) | reference | reference ms | time ratio minigrad/ref "
+        "| minigrad GFLOP/s |",
         "|---|---|---|---|---|---|",
     ]
     for res in results:
@@ -255,6 +361,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--threads", type=int, default=mg.get_num_threads())
     parser.add_argument("--only", default="")
+    parser.add_argument("--section", default="",
+                        help="select cases whose section contains this (several: comma-separated)")
     parser.add_argument("--pause", type=float, default=0.002, help="seconds between timed calls")
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args(argv)
@@ -266,7 +374,8 @@ def main(argv: list[str] | None = None) -> None:
         if lib.user_api == "blas" and "numpy" in lib.filepath
     ]
     ctx = Context(args.threads, np.random.default_rng(0), numpy_blas)
-    cases = [c for c in CASES if args.only in c.name]
+    sections = args.section.split(",")
+    cases = [c for c in CASES if args.only in c.name and any(s in c.section for s in sections)]
 
     print(f"minigrad backend: {backend.current()}, threads: {args.threads}; torch threads: "
           f"{torch.get_num_threads()}")
@@ -275,6 +384,7 @@ def main(argv: list[str] | None = None) -> None:
         print("  ", lib)
     print(f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}")
 
+    load_before = os.getloadavg()
     results = []
     for case in cases:
         res = run_case(case, ctx, args.reps, args.warmup, args.pause)
@@ -301,8 +411,10 @@ def main(argv: list[str] | None = None) -> None:
         f"Run {date} on {platform.processor() or platform.machine()} ({os.cpu_count()} vCPU), "
         f"`{command}{' ' + extra if extra else ''}`; {args.reps} interleaved rounds after "
         f"{args.warmup} warm-up rounds, {args.threads} thread(s) for every framework. "
-        "The machine was shared with other work while this ran: the numbers are noisy, compare "
-        "the ratios (taken in one interleaved run) rather than absolute times.",
+        "The machine was shared with other work while this ran (1-minute load average "
+        f"{load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} vCPUs): "
+        "the numbers are noisy, compare the ratios (taken in one interleaved run) rather than "
+        "absolute times.",
         "",
         "BLAS libraries (threadpoolctl, as minigrad leaves them):",
         "",

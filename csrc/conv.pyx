@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""Compiled conv2d: batched transposed im2col + one GEMM per group, and its backward.
+"""Compiled conv2d: batched transposed im2col + matrix products, and its backward.
 
 Layout (the same as ``conv2d_forward`` in ``minigrad/backend/reference.py``)::
 
@@ -7,13 +7,26 @@ Layout (the same as ``conv2d_forward`` in ``minigrad/backend/reference.py``)::
     cols   (C*KH*KW, N*OH*OW)           cols[(c, kh, kw), (n, oh, ow)] = x_padded[n, c, ih, iw]
     w      (Cout, C/groups * KH*KW)     the weight, rows of one group contiguous
     out    (N, Cout, OH, OW)            w_g @ cols_g, written to NCHW with the bias added
+    gt     (Cout, N*OH*OW)              the output gradient regrouped like w @ cols
 
-Backward: ``gw_g = gt_g @ cols_g^T`` reuses the forward's columns, ``dcols_g = w_g^T @ gt_g``
-and col2im scatters dcols back into the input gradient, parallel over (image, channel)
-planes so that no two threads write the same element. ``gt`` is the output gradient as
-(Cout, N*OH*OW). Everything here trusts its arguments: shapes are checked in Python.
+Forward (``forward_fused``): tasks of a few images; each builds its images' columns (row
+copies with zero borders: into the batch-sized ``cols`` kept for the backward, or into a
+per-thread buffer when nobody needs them), multiplies them by the weight (one GEMM per
+group) into a per-thread buffer and adds the bias while writing NCHW, all while the block is
+in cache.
+Backward: ``gw_g = gt_g @ cols_g^T`` reuses the forward's columns (``weight_grad``, or
+``weight_grad_blocked`` with one partial sum per thread); ``input_grad_blocked`` computes
+``w_g^T @ gt_g`` for a few images at a time and scatters it (col2im) into their input
+gradient right away, so that no two threads write the same element.
+A reduction size K = C/groups*KH*KW <= SMALL_K (a first layer: one channel, 3x3) skips BLAS,
+which is slow on such thin products: direct kernels in ``conv_small.h``.
+
+Work is split in tasks handed out dynamically, so that a thread that loses its core on a
+busy machine does not hold up the others. Everything here trusts its arguments: shapes are
+checked in Python (``minigrad/ops/conv.py``).
 """
 
+from cython.parallel cimport threadid
 from libc.string cimport memcpy, memset
 
 cimport numpy as cnp
@@ -94,47 +107,53 @@ def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] cols, int KH, int KW
 cdef inline void _im2col_row(const floating[:, :, :, ::1] x, floating[:, ::1] cols,
                              Py_ssize_t r, Py_ssize_t n, int KH, int KW, int sh, int sw,
                              int pt, int pl, int dh, int dw, int OH, int OW) noexcept nogil:
-    cdef Py_ssize_t H = x.shape[2], W = x.shape[3], L = <Py_ssize_t>OH * OW
+    _im2col_row_ptr(x, &cols[r, n * OH * OW], r, n, KH, KW, sh, sw, pt, pl, dh, dw, OH, OW)
+
+
+cdef inline void _im2col_row_ptr(const floating[:, :, :, ::1] x, floating* out,
+                                 Py_ssize_t r, Py_ssize_t n, int KH, int KW, int sh, int sw,
+                                 int pt, int pl, int dh, int dw, int OH, int OW) noexcept nogil:
+    """Row r of image n's columns (OH*OW values) into out."""
+    cdef Py_ssize_t H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t c = r // (KH * KW), kh = (r // KW) % KH, kw = r % KW
     cdef Py_ssize_t oh, ow, ih, iw0, lo, hi
     cdef floating* dst
     cdef const floating* src
+    # Rows are short (OW elements): plain loops beat memcpy/memset calls here.
     valid_range(kw * dw - pl, sw, W, OW, &lo, &hi)
+    iw0 = kw * dw - pl
     for oh in range(OH):
-        dst = &cols[r, n * L + oh * OW]
+        dst = out + oh * OW
         ih = oh * sh - pt + kh * dh
         if ih < 0 or ih >= H or lo >= hi:
-            memset(dst, 0, OW * sizeof(floating))
+            for ow in range(OW):
+                dst[ow] = 0
             continue
-        if lo > 0:
-            memset(dst, 0, lo * sizeof(floating))
-        if hi < OW:
-            memset(dst + hi, 0, (OW - hi) * sizeof(floating))
-        iw0 = kw * dw - pl
+        for ow in range(lo):
+            dst[ow] = 0
         src = &x[n, c, ih, 0]
         if sw == 1:
-            memcpy(dst + lo, src + iw0 + lo, (hi - lo) * sizeof(floating))
+            for ow in range(lo, hi):
+                dst[ow] = src[iw0 + ow]
         else:
             for ow in range(lo, hi):
                 dst[ow] = src[iw0 + ow * sw]
+        for ow in range(hi, OW):
+            dst[ow] = 0
 
 
-def forward(const floating[:, ::1] cols, const floating[:, ::1] w, object bias, floating[:, :, ::1] out,
-            floating[:, ::1] tmp, int groups):
-    """out (N, Cout, L) = w_g @ cols_g per group, plus bias.
-
-    ``tmp`` is (Cout, N*L) scratch for the GEMM result (ignored when N == 1: the GEMM then
-    writes straight into ``out``, whose layout is the same).
-    """
+def forward(const floating[:, ::1] cols, const floating[:, ::1] w, object bias,
+            floating[:, :, ::1] out, int groups):
+    """out (N, Cout, L) = w_g @ cols_g per group, plus bias: the direct kernel for
+    K <= SMALL_K, else (one image) GEMMs split across the threads writing straight into out.
+    Batches with K > SMALL_K go to ``forward_fused``."""
     cdef Py_ssize_t N = out.shape[0], Cout = out.shape[1], L = out.shape[2]
     cdef Py_ssize_t NL = N * L, Kg = w.shape[1], Cg = Cout // groups
     cdef const floating[::1] b
     cdef bint has_bias = bias is not None
-    cdef Py_ssize_t g, task, n, co, j
+    cdef Py_ssize_t g, task, co, j
     cdef floating beta = 0
     cdef floating bv
-    cdef floating* dst
-    cdef floating* src
     cdef int nthreads = _omp_threads
     cdef const floating* bptr = NULL
     if has_bias:
@@ -151,36 +170,115 @@ def forward(const floating[:, ::1] cols, const floating[:, ::1] w, object bias, 
                 mg_small_forward_f64(&cols[0, 0], &w[0, 0], bptr, &out[0, 0, 0], task // Cout,
                                      task % Cout, Cout, groups, Kg, L, NL)
         return
+    # (Cout, N*L) is the layout of out itself when N == 1: bias pre-filled, beta = 1.
+    if has_bias:
+        for co in range(Cout):
+            bv = b[co]
+            for j in range(NL):
+                out[j // L, co, j % L] = bv
+        beta = 1
     if N == 1:
-        if has_bias:
-            for co in range(Cout):
-                bv = b[co]
-                for j in range(L):
-                    out[0, co, j] = bv
-            beta = 1
         with nogil:
             for g in range(groups):
-                pgemm(False, False, <int>Cg, <int>NL, <int>Kg, <floating>1,
-                      &w[g * Cg, 0], <int>Kg, &cols[g * Kg, 0], <int>NL, beta,
-                      &out[0, g * Cg, 0], <int>NL)
+                pgemm(False, False, <int>Cg, <int>L, <int>Kg, <floating>1,
+                      &w[g * Cg, 0], <int>Kg, &cols[g * Kg, 0], <int>L, beta,
+                      &out[0, g * Cg, 0], <int>L)
         return
-    with nogil:
-        for g in range(groups):
-            pgemm(False, False, <int>Cg, <int>NL, <int>Kg, <floating>1,
-                  &w[g * Cg, 0], <int>Kg, &cols[g * Kg, 0], <int>NL, <floating>0,
-                  &tmp[g * Cg, 0], <int>NL)
-    # Epilogue: (Cout, N*L) -> (N, Cout, L), adding the bias on the way.
-    if N * Cout * L < PARALLEL_MIN:
-        nthreads = 1
-    for task in prange(N * Cout, nogil=True, num_threads=nthreads, schedule="guided"):
-        n = task // Cout
-        co = task % Cout
-        dst = &out[n, co, 0]
-        src = &tmp[co, n * L]
-        if has_bias:
-            _add_scalar(dst, src, b[co], L)
+    raise ValueError("forward: batches with K > SMALL_K go to forward_fused")
+
+
+cdef inline void _im2col_block(const floating[:, :, :, ::1] x, floating* buf, Py_ssize_t ld,
+                               Py_ssize_t n0, Py_ssize_t n1, int KH, int KW, int sh, int sw,
+                               int pt, int pl, int dh, int dw, int OH, int OW) noexcept nogil:
+    """The columns of images [n0, n1) into buf (C*KH*KW, (n1-n0)*OH*OW), rows ld apart."""
+    cdef Py_ssize_t L = <Py_ssize_t>OH * OW
+    cdef Py_ssize_t rows = x.shape[1] * KH * KW, r, n
+    for r in range(rows):
+        for n in range(n0, n1):
+            _im2col_row_ptr(x, buf + r * ld + (n - n0) * L, r, n, KH, KW, sh, sw, pt, pl,
+                            dh, dw, OH, OW)
+
+
+def forward_fused(const floating[:, :, :, ::1] x, const floating[:, ::1] w, object bias,
+                  floating[:, :, ::1] out, floating[:, ::1] col_scratch,
+                  floating[:, ::1] out_scratch, int groups, int KH, int KW, int sh, int sw,
+                  int pt, int pl, int dh, int dw, int OH, int OW, int nb, object cols=None):
+    """The whole forward in tasks of ``nb`` images: each task builds its images' columns,
+    multiplies them into ``out_scratch`` (nthreads, >= Cout*nb*L) and writes NCHW with the
+    bias, all while the block is in cache. The columns go to the thread's slot of
+    ``col_scratch`` (nthreads, >= C*KH*KW*nb*L), or, when ``cols`` (C*KH*KW, N*L) is given,
+    to their place there (kept for the backward)."""
+    cdef Py_ssize_t N = out.shape[0], Cout = out.shape[1], L = out.shape[2]
+    cdef Py_ssize_t Kg = w.shape[1], Cg = Cout // groups
+    cdef Py_ssize_t ntasks = (N + nb - 1) // nb, task, n0, n1, ncol, g, n, co
+    cdef const floating[::1] b
+    cdef bint has_bias = bias is not None
+    cdef floating* cbuf
+    cdef floating* obuf
+    cdef floating[:, ::1] kept
+    cdef bint keep = cols is not None
+    cdef Py_ssize_t ld
+    cdef int tid
+    cdef int nthreads = _omp_threads
+    if has_bias:
+        b = bias
+    if keep:
+        kept = cols
+    if nthreads > out_scratch.shape[0]:
+        nthreads = <int>out_scratch.shape[0]
+    for task in prange(ntasks, nogil=True, num_threads=nthreads, schedule="dynamic"):
+        tid = threadid()
+        obuf = &out_scratch[tid, 0]
+        n0 = task * nb
+        n1 = min(n0 + nb, N)
+        ncol = (n1 - n0) * L
+        if keep:
+            cbuf = &kept[0, n0 * L]
+            ld = N * L
         else:
-            memcpy(dst, src, L * sizeof(floating))
+            cbuf = &col_scratch[tid, 0]
+            ld = ncol
+        _im2col_block(x, cbuf, ld, n0, n1, KH, KW, sh, sw, pt, pl, dh, dw, OH, OW)
+        for g in range(groups):
+            gemm(False, False, <int>Cg, <int>ncol, <int>Kg, <floating>1, &w[g * Cg, 0], <int>Kg,
+                 cbuf + g * Kg * ld, <int>ld, <floating>0, obuf + g * Cg * ncol, <int>ncol)
+        for n in range(n0, n1):
+            for co in range(Cout):
+                if has_bias:
+                    _add_scalar(&out[n, co, 0], obuf + co * ncol + (n - n0) * L, b[co], L)
+                else:
+                    memcpy(&out[n, co, 0], obuf + co * ncol + (n - n0) * L, L * sizeof(floating))
+
+
+def weight_grad_fused(const floating[:, ::1] gt, const floating[:, :, :, ::1] x,
+                      floating[:, ::1] col_scratch, floating[:, ::1] partial, int groups,
+                      int KH, int KW, int sh, int sw, int pt, int pl, int dh, int dw,
+                      int OH, int OW, int nb):
+    """partial[t] += gt_g[:, block] @ cols_g(block)^T over the image blocks thread t takes,
+    rebuilding each block's columns in cache (none were kept). The weight gradient is
+    partial.sum(0); ``partial`` (nthreads, Cout*Kg) must be zeroed by the caller."""
+    cdef Py_ssize_t Cout = gt.shape[0], NL = gt.shape[1], N = x.shape[0]
+    cdef Py_ssize_t L = <Py_ssize_t>OH * OW, Kg = x.shape[1] * KH * KW // groups
+    cdef Py_ssize_t Cg = Cout // groups, ntasks = (N + nb - 1) // nb
+    cdef Py_ssize_t task, n0, n1, ncol, g
+    cdef floating* cbuf
+    cdef floating* acc
+    cdef int tid
+    cdef int nthreads = _omp_threads
+    if nthreads > partial.shape[0]:
+        nthreads = <int>partial.shape[0]
+    for task in prange(ntasks, nogil=True, num_threads=nthreads, schedule="dynamic"):
+        tid = threadid()
+        cbuf = &col_scratch[tid, 0]
+        acc = &partial[tid, 0]
+        n0 = task * nb
+        n1 = min(n0 + nb, N)
+        ncol = (n1 - n0) * L
+        _im2col_block(x, cbuf, ncol, n0, n1, KH, KW, sh, sw, pt, pl, dh, dw, OH, OW)
+        for g in range(groups):
+            gemm(False, True, <int>Cg, <int>Kg, <int>ncol, <floating>1, &gt[g * Cg, n0 * L],
+                 <int>NL, cbuf + g * Kg * ncol, <int>ncol, <floating>1, acc + g * Cg * Kg,
+                 <int>Kg)
 
 
 cdef inline void _add_scalar(floating* dst, const floating* src, floating v,
@@ -236,6 +334,27 @@ def weight_grad(const floating[:, ::1] gt, const floating[:, ::1] cols, floating
             pgemm(False, True, <int>Cg, <int>Kg, <int>NL, <floating>1,
                   &gt[g * Cg, 0], <int>NL, &cols[g * Kg, 0], <int>NL, <floating>0,
                   &gw[g * Cg, 0], <int>Kg)
+
+
+def weight_grad_blocked(const floating[:, ::1] gt, const floating[:, ::1] cols,
+                        floating[:, ::1] partial, int groups, Py_ssize_t chunk):
+    """partial[t] += gt_g[:, J] @ cols_g[:, J]^T over the column chunks J that thread t
+    takes (dynamically); the weight gradient is partial.sum(0). ``partial`` is
+    (nthreads, Cout*Kg) and must be zeroed by the caller."""
+    cdef Py_ssize_t Cout = gt.shape[0], NL = gt.shape[1], Kg = cols.shape[0] // groups
+    cdef Py_ssize_t Cg = Cout // groups, ntasks = (NL + chunk - 1) // chunk
+    cdef Py_ssize_t task, j0, ncol, g
+    cdef floating* acc
+    cdef int nthreads = _omp_threads
+    if nthreads > partial.shape[0]:
+        nthreads = <int>partial.shape[0]
+    for task in prange(ntasks, nogil=True, num_threads=nthreads, schedule="dynamic"):
+        acc = &partial[threadid(), 0]
+        j0 = task * chunk
+        ncol = min(chunk, NL - j0)
+        for g in range(groups):
+            gemm(False, True, <int>Cg, <int>Kg, <int>ncol, <floating>1, &gt[g * Cg, j0], <int>NL,
+                 &cols[g * Kg, j0], <int>NL, <floating>1, acc + g * Cg * Kg, <int>Kg)
 
 
 def weight_grad_small(const floating[:, :, ::1] grad_output, const floating[:, ::1] cols,
@@ -311,10 +430,49 @@ def input_grad(const floating[:, ::1] gt, const floating[:, ::1] w, floating[:, 
         _col2im_plane(dcols, gx, task // C, task % C, KH, KW, sh, sw, pt, pl, dh, dw, OH, OW)
 
 
+def input_grad_blocked(const floating[:, ::1] gt, const floating[:, ::1] w,
+                       floating[:, ::1] scratch, floating[:, :, :, ::1] gx, int groups,
+                       int KH, int KW, int sh, int sw, int pt, int pl, int dh, int dw,
+                       int OH, int OW, int nb):
+    """``input_grad`` in tasks of ``nb`` images: each task computes its images' column
+    gradient into its thread's slot of ``scratch`` (nthreads, >= C*KH*KW*nb*L) and scatters
+    it into gx right away (no full-size column gradient is ever written)."""
+    cdef Py_ssize_t Cout = gt.shape[0], NL = gt.shape[1], Kg = w.shape[1]
+    cdef Py_ssize_t N = gx.shape[0], C = gx.shape[1], L = <Py_ssize_t>OH * OW
+    cdef Py_ssize_t Cg = Cout // groups, ntasks = (N + nb - 1) // nb
+    cdef Py_ssize_t task, n0, n1, ncol, g, n, c
+    cdef floating* buf
+    cdef int nthreads = _omp_threads
+    if nthreads > scratch.shape[0]:
+        nthreads = <int>scratch.shape[0]
+    for task in prange(ntasks, nogil=True, num_threads=nthreads, schedule="dynamic"):
+        buf = &scratch[threadid(), 0]
+        n0 = task * nb
+        n1 = min(n0 + nb, N)
+        ncol = (n1 - n0) * L
+        for g in range(groups):
+            gemm(True, False, <int>Kg, <int>ncol, <int>Cg, <floating>1, &w[g * Cg, 0], <int>Kg,
+                 &gt[g * Cg, n0 * L], <int>NL, <floating>0, buf + g * Kg * ncol, <int>ncol)
+        for n in range(n0, n1):
+            for c in range(C):
+                _col2im_plane_ptr(buf + (n - n0) * L, ncol, gx, n, c, KH, KW, sh, sw, pt, pl,
+                                  dh, dw, OH, OW)
+
+
 cdef inline void _col2im_plane(floating[:, ::1] dcols, floating[:, :, :, ::1] gx,
                                Py_ssize_t n, Py_ssize_t c, int KH, int KW, int sh, int sw,
                                int pt, int pl, int dh, int dw, int OH, int OW) noexcept nogil:
-    cdef Py_ssize_t H = gx.shape[2], W = gx.shape[3], L = <Py_ssize_t>OH * OW
+    _col2im_plane_ptr(&dcols[0, n * OH * OW], dcols.shape[1], gx, n, c, KH, KW, sh, sw,
+                      pt, pl, dh, dw, OH, OW)
+
+
+cdef inline void _col2im_plane_ptr(const floating* dcols, Py_ssize_t ld,
+                                   floating[:, :, :, ::1] gx, Py_ssize_t n, Py_ssize_t c,
+                                   int KH, int KW, int sh, int sw, int pt, int pl, int dh, int dw,
+                                   int OH, int OW) noexcept nogil:
+    """gx[n, c] = the sum of the column-gradient entries of its pixels. Row r of the column
+    gradient of image n starts at dcols + r*ld."""
+    cdef Py_ssize_t H = gx.shape[2], W = gx.shape[3]
     cdef Py_ssize_t kh, kw, oh, ow, ih, iw0, lo, hi, r
     cdef floating* dst
     cdef const floating* src
@@ -331,7 +489,7 @@ cdef inline void _col2im_plane(floating[:, ::1] dcols, floating[:, :, :, ::1] gx
                 if ih < 0 or ih >= H:
                     continue
                 dst = &gx[n, c, ih, 0]
-                src = &dcols[r, n * L + oh * OW]
+                src = dcols + r * ld + oh * OW
                 if sw == 1:
                     _add_into(dst + iw0 + lo, src + lo, hi - lo)
                 else:

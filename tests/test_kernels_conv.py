@@ -18,6 +18,8 @@ needs_compiled = pytest.mark.skipif("cython" not in BACKENDS, reason="compiled k
 # (N, C, H, W), Cout, (KH, KW), stride, padding, dilation, groups, bias
 CASES = [
     ((1, 1, 5, 5), 2, (3, 3), 1, 0, 1, 1, True),  # batch 1, one input channel
+    ((1, 4, 7, 6), 6, (3, 3), 1, 1, 1, 2, True),  # batch 1 through GEMM (K = 18), groups 2
+    ((5, 3, 6, 5), 4, (3, 3), 1, 1, 1, 1, True),  # batch not a multiple of the image blocks
     ((2, 3, 7, 9), 4, (3, 3), 1, 1, 1, 1, True),  # odd H/W
     ((2, 3, 10, 11), 4, (3, 3), 2, 0, 1, 1, False),  # stride 2, sizes not divisible
     ((2, 2, 11, 10), 3, (3, 2), 3, 2, 1, 1, True),  # stride 3, padding 2, rectangular kernel
@@ -33,6 +35,8 @@ CASES = [
     ((2, 3, 4, 4), 2, (3, 3), 3, 2, 1, 1, True),  # windows partly in the padding only
     ((4, 1, 28, 28), 8, (3, 3), 1, 1, 1, 1, True),  # the reference CNN's first layer
     ((4, 8, 14, 14), 16, (3, 3), 1, 1, 1, 1, True),  # and its second (fewer channels)
+    ((8, 2, 32, 32), 4, (3, 3), 1, 1, 1, 1, True),  # enough columns to split the weight gradient
+    ((9, 3, 5, 6), 4, (3, 3), 1, 1, 1, 1, True),  # several images per task, a shorter last task
 ]
 IDS = [f"case{i}" for i in range(len(CASES))]
 
@@ -98,7 +102,7 @@ def test_compiled_kernels_match_reference(case, dtype):
 def test_compiled_backward_skips_unneeded_gradients(dtype):
     from minigrad.backend import compiled
 
-    case = CASES[1]
+    case = CASES[3]
     x, w, b = _make(case, dtype)
     args = _kernel_args(case)
     out = reference.conv2d_forward(x, w, b, *args)
@@ -118,7 +122,7 @@ def test_compiled_backward_skips_unneeded_gradients(dtype):
 def test_compiled_kernels_accept_strided_and_readonly_arrays():
     from minigrad.backend import compiled
 
-    case = CASES[3]
+    case = CASES[5]
     x, w, b = _make(case, np.float64)
     args = _kernel_args(case)
     xt = np.ascontiguousarray(x.transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2)  # F-order planes
@@ -162,7 +166,7 @@ def test_conv2d_matches_torch_float64(case, backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_conv2d_float32_matches_torch(backend):
-    x, w, b = _make(CASES[15], np.float32)
+    x, w, b = _make(CASES[17], np.float32)
     with mg.backend.use(backend):
         compare_with_torch(
             lambda x, w, b: conv2d(x, w, b, padding=1),
@@ -187,7 +191,7 @@ def test_conv2d_non_contiguous_inputs(backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_conv2d_unbatched_input(backend):
-    x, w, b = _make(CASES[1], np.float64)
+    x, w, b = _make(CASES[3], np.float64)
     with mg.backend.use(backend):
         report = compare_with_torch(
             lambda x, w, b: conv2d(x, w, b, padding="same"),
@@ -201,7 +205,7 @@ def test_conv2d_unbatched_input(backend):
 @pytest.mark.parametrize("which", ["input", "weight"])
 def test_conv2d_frozen_input_or_weight(backend, which):
     """The first layer: the input needs no gradient (and a frozen weight likewise)."""
-    x, w, b = _make(CASES[14], np.float64)
+    x, w, b = _make(CASES[16], np.float64)
     c = np.random.default_rng(5).standard_normal((4, 8, 28, 28))
     with mg.backend.use(backend):
         xm = mg.tensor(x, requires_grad=which != "input")
@@ -222,7 +226,7 @@ def test_conv2d_frozen_input_or_weight(backend, which):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_conv2d_retain_graph_second_backward_is_identical(backend):
     """The saved columns survive a backward (a second one gives the same gradients)."""
-    x, w, b = _make(CASES[2], np.float64)
+    x, w, b = _make(CASES[4], np.float64)
     with mg.backend.use(backend):
         wm = mg.tensor(w, requires_grad=True)
         xm = mg.tensor(x, requires_grad=True)
@@ -300,8 +304,8 @@ def test_kept_columns_are_never_shared_while_referenced():
     """Columns kept for a backward are recycled only after every reference is gone."""
     from minigrad.backend import compiled
 
-    x, w, b = _make(CASES[1], np.float32)
-    args = _kernel_args(CASES[1])
+    x, w, b = _make(CASES[3], np.float32)
+    args = _kernel_args(CASES[3])
     _, cols1 = compiled.conv2d_forward(x, w, b, *args, keep_columns=True)
     view = cols1[1:]
     snapshot = cols1.copy()

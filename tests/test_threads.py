@@ -51,8 +51,8 @@ def test_blas_is_sequential_and_products_are_split(restore_threads):
 @compiled_only
 def test_results_do_not_depend_on_thread_count(restore_threads):
     rng = np.random.default_rng(0)
-    x = mg.tensor(rng.standard_normal((8, 16, 12, 12)), requires_grad=True)
-    w = mg.tensor(rng.standard_normal((32, 16, 3, 3)), requires_grad=True)
+    x = mg.tensor(rng.standard_normal((8, 4, 32, 32)), requires_grad=True)
+    w = mg.tensor(rng.standard_normal((8, 4, 3, 3)), requires_grad=True)
     a = mg.tensor(rng.standard_normal((3, 150, 200)))
     b = mg.tensor(rng.standard_normal((200, 170)))
     results = []

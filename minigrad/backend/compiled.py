@@ -20,6 +20,7 @@ def build_info() -> dict:
     return {
         "openmp": _elementwise.openmp_available(),
         "omp_threads": _elementwise.get_num_threads(),
+        "pool_simd": _pool.simd(),  # instruction set of the 2x2 max-pooling loops
     }
 
 
@@ -33,8 +34,8 @@ def _buffer(a: np.ndarray, dtype: np.dtype | None = None) -> np.ndarray:
 def relu_forward(x: np.ndarray) -> np.ndarray:
     if x.dtype.type not in _FLOATS:
         return reference.relu_forward(x)
-    x = _buffer(x)
-    out = np.empty_like(x)
+    x = np.asarray(x, order="C")  # the kernels take read-only buffers: no copy of a contiguous x
+    out = np.empty(x.shape, x.dtype)
     _elementwise._relu_forward(x.reshape(-1), out.reshape(-1))
     return out
 
@@ -42,9 +43,11 @@ def relu_forward(x: np.ndarray) -> np.ndarray:
 def relu_backward(grad_output: np.ndarray, out: np.ndarray) -> np.ndarray:
     if out.dtype.type not in _FLOATS:
         return reference.relu_backward(grad_output, out)
-    g = _buffer(np.broadcast_to(grad_output, out.shape), out.dtype)
-    out = _buffer(out)
-    gx = np.empty_like(out)
+    if grad_output.shape != out.shape:
+        grad_output = np.broadcast_to(grad_output, out.shape)
+    g = np.asarray(grad_output, dtype=out.dtype, order="C")  # copies only broadcast/strided input
+    out = np.asarray(out, order="C")
+    gx = np.empty(out.shape, out.dtype)
     _elementwise._relu_backward(g.reshape(-1), out.reshape(-1), gx.reshape(-1))
     return gx
 
@@ -217,8 +220,14 @@ def _blas_operand(x: np.ndarray) -> tuple[np.ndarray, bool, int]:
     return x, False, max(c, 1)
 
 
+_NO_OFFSET = np.zeros(1, dtype=np.intp)
+_NO_OFFSET.flags.writeable = False
+
+
 def _batch_offsets(x: np.ndarray, batch: tuple[int, ...]) -> np.ndarray:
     """Element offset of each matrix of ``x`` broadcast to the batch shape, flattened."""
+    if not batch:
+        return _NO_OFFSET
     off = np.zeros(batch, dtype=np.intp)
     lead = len(batch) - (x.ndim - 2)
     for axis, (n, s) in enumerate(zip(x.shape[:-2], x.strides[:-2])):
@@ -340,6 +349,16 @@ def _conv_geometry(x_shape, w_shape, stride, padding, dilation):
     return (int(kh), int(kw), int(sh), int(sw), int(pt), int(pl), int(dh), int(dw), int(oh), int(ow))
 
 
+def _images_per_task(n: int, plane: int, positions: int = 1024) -> int:
+    """Images per task of the blocked conv kernels (about ``positions`` output positions per
+    task and at least two tasks per thread), or 0 for one image (the whole-batch kernels
+    split it)."""
+    if n < 2:
+        return 0
+    threads = _conv.get_threads()[0]
+    return max(1, min(positions // plane, n // (2 * threads)))
+
+
 def _conv_compiled(x, w, *rest) -> bool:
     return (
         x.dtype.type in _FLOATS
@@ -350,24 +369,67 @@ def _conv_compiled(x, w, *rest) -> bool:
     )
 
 
+def _check_conv(op, x, w, b, stride, padding, dilation, groups, grad_output=None, columns=None):
+    """The loops index by these shapes unchecked: refuse inconsistent ones (ops/conv.py
+    validates user input first; this guards direct calls of the kernels)."""
+    (pt, pb), (pl, pr) = padding
+    ok = (
+        x.ndim == 4 and w.ndim == 4 and groups >= 1 and min(stride) >= 1 and min(dilation) >= 1
+        and min(pt, pb, pl, pr) >= 0 and w.shape[0] % groups == 0
+        and x.shape[1] == w.shape[1] * groups and (b is None or b.shape == (w.shape[0],))
+    )
+    if ok:
+        oh, ow = _conv_geometry(x.shape, w.shape, stride, padding, dilation)[8:]
+        ok = oh >= 1 and ow >= 1
+        if ok and grad_output is not None:
+            ok = grad_output.shape == (x.shape[0], w.shape[0], oh, ow)
+        if ok and columns is not None:
+            ok = columns.shape == (x.shape[1] * w.shape[2] * w.shape[3], x.shape[0] * oh * ow)
+    if not ok:
+        raise ValueError(
+            f"{op}: inconsistent arguments: input {x.shape}, weight {w.shape}, "
+            f"bias {None if b is None else b.shape}, stride {stride}, padding {padding}, "
+            f"dilation {dilation}, groups {groups}"
+            + ("" if grad_output is None else f", grad_output {grad_output.shape}")
+            + ("" if columns is None else f", columns {columns.shape}")
+        )
+
+
 def conv2d_forward(x, w, b, stride, padding, dilation, groups, keep_columns=False):
     if not _conv_compiled(x, w, b):
         return reference.conv2d_forward(x, w, b, stride, padding, dilation, groups, keep_columns)
+    _check_conv("conv2d_forward", x, w, b, stride, padding, dilation, groups)
     geo = _conv_geometry(x.shape, w.shape, stride, padding, dilation)
     kh, kw, oh, ow = geo[0], geo[1], geo[8], geo[9]
     n, c = x.shape[:2]
     cout = w.shape[0]
     rows, ncols = c * kh * kw, n * oh * ow
     x = np.ascontiguousarray(x)
+    out = np.empty((n, cout, oh * ow), dtype=x.dtype)
+    b = None if b is None else np.ascontiguousarray(b)
+    w2 = np.ascontiguousarray(w).reshape(cout, -1)
+    nb = _images_per_task(n, oh * ow)
+    if not keep_columns and w2.shape[1] > _conv.SMALL_K and nb:
+        # Nobody needs the columns: build them block by block in cache (no batch-sized copy).
+        nb = _images_per_task(n, oh * ow, 640)
+        threads = _conv.get_threads()[0]
+        col_scratch = _scratch("col_blocks", (threads, rows * nb * oh * ow), x.dtype)
+        out_scratch = _scratch("out_blocks", (threads, cout * nb * oh * ow), x.dtype)
+        _conv.forward_fused(x, w2, b, out, col_scratch, out_scratch, groups, *geo, nb)
+        return out.reshape(n, cout, oh, ow)
     if keep_columns:
         cols = _pooled_columns((rows, ncols), x.dtype)
     else:
         cols = _scratch("cols", (rows, ncols), x.dtype)
-    _conv.im2col(x, cols, *geo)
-    out = np.empty((n, cout, oh * ow), dtype=x.dtype)
-    tmp = out[0] if n == 1 else _scratch("out", (cout, ncols), x.dtype)
-    b = None if b is None else np.ascontiguousarray(b)
-    _conv.forward(cols, np.ascontiguousarray(w).reshape(cout, -1), b, out, tmp, groups)
+    if w2.shape[1] > _conv.SMALL_K and nb:
+        # Each task writes its images' columns where the backward will find them and
+        # multiplies them while they are still in cache.
+        threads = _conv.get_threads()[0]
+        out_scratch = _scratch("out_blocks", (threads, cout * nb * oh * ow), x.dtype)
+        _conv.forward_fused(x, w2, b, out, out_scratch, out_scratch, groups, *geo, nb, cols)
+    else:
+        _conv.im2col(x, cols, *geo)
+        _conv.forward(cols, w2, b, out, groups)
     out = out.reshape(n, cout, oh, ow)
     return (out, cols) if keep_columns else out
 
@@ -381,6 +443,7 @@ def conv2d_backward(
             grad_output, x, w, stride, padding, dilation, groups,
             needs_input_grad, needs_weight_grad, needs_bias_grad, columns,
         )
+    _check_conv("conv2d_backward", x, w, None, stride, padding, dilation, groups, grad_output, columns)
     geo = _conv_geometry(x.shape, w.shape, stride, padding, dilation)
     kh, kw, oh, ow = geo[0], geo[1], geo[8], geo[9]
     n, c = x.shape[:2]
@@ -389,11 +452,13 @@ def conv2d_backward(
     dtype = x.dtype
     g = np.ascontiguousarray(grad_output).reshape(n, cout, oh * ow)
     gx = gw = gb = None
+    fused_weight_grad = False
     if needs_weight_grad:
-        if columns is None:
+        gw = np.empty((cout, rows // groups), dtype=dtype)
+        fused_weight_grad = columns is None and rows // groups > _conv.SMALL_K and n > 1
+        if columns is None and not fused_weight_grad:
             columns = _scratch("cols", (rows, ncols), dtype)
             _conv.im2col(np.ascontiguousarray(x), columns, *geo)
-        gw = np.empty((cout, rows // groups), dtype=dtype)
         if rows // groups <= _conv.SMALL_K:
             # Thin product (first layer): a direct pass over the NCHW gradient, bias included.
             sums = np.empty(cout, dtype=np.float64) if needs_bias_grad else None
@@ -417,12 +482,34 @@ def conv2d_backward(
         _conv.transpose_grad(g, gt, sums)
         if needs_bias_grad:
             gb = sums.sum(axis=0).astype(dtype)
-    if needs_weight_grad:
-        _conv.weight_grad(gt, columns, gw.reshape(cout, -1), groups)
+    if fused_weight_grad:
+        # No columns were kept: rebuild them block by block in cache.
+        threads = _conv.get_threads()[0]
+        nb = _images_per_task(n, oh * ow, 640)
+        partial = np.zeros((threads, gw.size), dtype=dtype)
+        col_scratch = _scratch("col_blocks", (threads, rows * nb * oh * ow), dtype)
+        _conv.weight_grad_fused(gt, np.ascontiguousarray(x), col_scratch, partial, groups, *geo, nb)
+        np.sum(partial, axis=0, out=gw.reshape(-1))
+    elif needs_weight_grad:
+        threads = _conv.get_threads()[0]
+        if threads > 1 and ncols >= 4096 * threads:
+            # Column chunks handed out dynamically, one partial sum per thread.
+            partial = np.zeros((threads, gw.size), dtype=dtype)
+            _conv.weight_grad_blocked(gt, columns, partial, groups, 2048)
+            np.sum(partial, axis=0, out=gw.reshape(-1))
+        else:
+            _conv.weight_grad(gt, columns, gw.reshape(cout, -1), groups)
     if needs_input_grad:
         gx = np.empty(x.shape, dtype=dtype)
-        dcols = _scratch("dcols", (rows, ncols), dtype)
-        _conv.input_grad(gt, np.ascontiguousarray(w).reshape(cout, -1), dcols, gx, groups, *geo)
+        w2 = np.ascontiguousarray(w).reshape(cout, -1)
+        nb = _images_per_task(n, oh * ow)
+        if nb:
+            threads = _conv.get_threads()[0]
+            scratch = _scratch("dcols_blocks", (threads, rows * nb * oh * ow), dtype)
+            _conv.input_grad_blocked(gt, w2, scratch, gx, groups, *geo, nb)
+        else:
+            dcols = _scratch("dcols", (rows, ncols), dtype)
+            _conv.input_grad(gt, w2, dcols, gx, groups, *geo)
     return gx, gw, gb
 
 

@@ -552,6 +552,7 @@ class Function:
             src = _alias_input(out, args)
             if src is not None:
                 result._version = src._version
+                _share_version(src._version, src, result)
         if result._requires_grad:
             saved = ctx._saved
             ctx._versions = _saved_versions(saved, args, result) if saved else None
@@ -1161,4 +1162,4 @@ def trace_backward(
     backward(tensor, gradient, retain_graph, inputs=inputs, trace=file if file is not None else True)
 
 
-from .tensor import Tensor  # noqa: E402  (Tensor needs this module first)
+from .tensor import Tensor, _share_version  # noqa: E402  (Tensor needs this module first)

@@ -16,8 +16,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import struct
 import tempfile
 import zipfile
+import zlib
 from collections import Counter, OrderedDict
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -230,7 +232,8 @@ def load(f: str | os.PathLike | BinaryIO, map_location: Any = None, weights_only
     except CheckpointError as e:
         raise CheckpointError(f"{label}: {e}") from None
     except (zipfile.BadZipFile, ValueError, KeyError, EOFError, OSError, UnicodeDecodeError,
-            TypeError) as e:
+            TypeError, NotImplementedError, OverflowError, MemoryError, IndexError,
+            AttributeError, zlib.error, struct.error) as e:  # what a damaged zip/npy can raise
         raise CheckpointError(
             f"{label}: cannot read checkpoint ({type(e).__name__}: {e}); the file is truncated, "
             "corrupted or not written by minigrad.save"

@@ -8,6 +8,7 @@ methods call the differentiable ops in ``minigrad/ops``; this file holds no deri
 from __future__ import annotations
 
 import builtins
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -68,6 +69,48 @@ def _unwrap(data):
 # its detached copies. In-place writes bump it; backward compares it for saved arrays.
 # (A plain list: ``[0]`` is the cheapest thing to make for every op's output.)
 _VersionCounter = list
+
+
+class _Sharers:
+    """Weak references to the tensors that share one version counter (and memory)."""
+
+    __slots__ = ("refs",)
+
+    def __init__(self) -> None:
+        self.refs: list = []
+
+    def __reduce__(self):
+        return (_Sharers, ())  # a copied or unpickled tensor shares memory with nobody
+
+
+def _share_version(counter: list, *tensors: Tensor) -> None:
+    """Note that ``tensors`` share ``counter`` (and memory): the list then holds, after the
+    version, weak references to them, so an in-place op that has to move a tensor onto new
+    memory can tell whether another live tensor still shares the old one (``ops/inplace.py``)."""
+    if len(counter) == 1:
+        counter.append(_Sharers())
+    refs = counter[1].refs
+    if len(refs) > 16:
+        refs[:] = [r for r in refs if r() is not None]
+    for t in tensors:
+        for r in refs:
+            if r() is t:
+                break
+        else:
+            refs.append(weakref.ref(t))
+
+
+def _memory_sharers(t: Tensor) -> list:
+    """Live tensors other than ``t`` recorded as sharing its memory (views, bases, detached)."""
+    counter = t._version
+    if len(counter) < 2:
+        return []
+    out = []
+    for r in counter[1].refs:
+        other = r()
+        if other is not None and other is not t:
+            out.append(other)
+    return out
 
 
 class RemovableHandle:
@@ -230,6 +273,7 @@ class Tensor:
         result needs no grad, and in-place changes to it are seen by this tensor."""
         t = Tensor._make(self.data, False, None)
         t._version = self._version
+        _share_version(t._version, self, t)
         return t
 
     def detach_(self) -> Tensor:

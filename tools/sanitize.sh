@@ -33,7 +33,8 @@ if [ -n "${TESTS:-}" ]; then
     read -r -a tests <<<"$TESTS"
 else
     tests=()
-    for f in "$WORK"/tests/test_kernels_*.py "$WORK"/tests/test_fuzz_kernels.py; do
+    # the kernel tests, the fuzz test, and the optimizer tests (they drive the compiled update)
+    for f in "$WORK"/tests/test_kernels_*.py "$WORK"/tests/test_fuzz_kernels.py "$WORK"/tests/test_optim.py; do
         [ -e "$f" ] && tests+=("tests/$(basename "$f")")
     done
 fi

@@ -121,7 +121,9 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
     ``padding`` is an int, a pair, ``"valid"`` (no padding) or ``"same"`` (output size equals
     input size; stride 1 only; an odd total pads one more on the bottom/right, as torch).
     """
-    if isinstance(input, Tensor) and isinstance(weight, Tensor) and weight.ndim == 4:
+    if (isinstance(input, Tensor) and isinstance(weight, Tensor) and weight.ndim == 4
+            and input.ndim in (3, 4) and isinstance(groups, int) and groups >= 1):
+        # (other ranks and bad groups: the op raises a ValueError naming them)
         _check_conv_input(input, weight, groups, "conv2d")
     return _require("conv", "conv2d")(input, weight, bias, stride, padding, dilation, groups)
 

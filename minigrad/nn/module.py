@@ -69,6 +69,19 @@ def _addindent(s: str, num_spaces: int) -> str:
     return first + "\n" + "\n".join(num_spaces * " " + line for line in lines)
 
 
+def _dtype_problem(value: np.ndarray, dtype: np.dtype) -> str:
+    """Why ``value`` cannot be copied into a tensor of ``dtype`` without losing data ('' if it can)."""
+    kind = value.dtype.kind
+    if kind not in "biufc":
+        return "not a numeric array"
+    if kind == "c" and dtype.kind != "c":
+        return "complex values"
+    if kind in "fc" and dtype.kind in "biu" and value.size:
+        if not np.all(np.isfinite(value)) or not np.array_equal(value, np.round(value)):
+            return "values that are not whole numbers"
+    return ""
+
+
 def _to_array(value: Any) -> np.ndarray:
     """A state-dict value (minigrad Tensor, NumPy array, torch tensor, number) as an array."""
     if isinstance(value, Tensor):
@@ -486,6 +499,13 @@ class Module:
                 errors.append(
                     f"size mismatch for {key}: copying a param with shape {tuple(value.shape)} from "
                     f"checkpoint, the shape in current model is {tuple(target.data.shape)}."
+                )
+                continue
+            problem = _dtype_problem(value, target.data.dtype)
+            if problem:
+                errors.append(
+                    f"dtype mismatch for {key}: cannot copy a {value.dtype} value from checkpoint "
+                    f"into the {target.data.dtype} tensor in current model ({problem})."
                 )
                 continue
             to_copy.append((target, value))

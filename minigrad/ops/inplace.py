@@ -5,7 +5,9 @@ Without a graph to record (under ``no_grad``, or when nothing requires grad) the
 array is written in place and its version counter is bumped, so a backward that saved the
 old values raises instead of using modified data. When a graph is recorded, the op is
 computed out of place and the tensor is rebased onto it: the same Python object now holds
-the new values and the new ``grad_fn``, and arrays saved earlier stay intact.
+the new values and the new ``grad_fn``, and arrays saved earlier stay intact. A tensor whose
+memory another live tensor shares (a view of it, the tensor it views, a detached alias) is not
+rebased: that tensor would keep the old values, so the write raises instead.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import numpy as np
 
 from .. import autograd
 from ..autograd import Function
-from ..tensor import Tensor, _VersionCounter
+from ..tensor import Tensor, _memory_sharers, _VersionCounter
 from .elementwise import _tensor, cast
 
 
@@ -62,8 +64,31 @@ def _check_leaf(x: Tensor, op: str) -> None:
         )
 
 
-def _rebase(x: Tensor, result: Tensor) -> Tensor:
+def _check_unshared(x: Tensor, op: str) -> None:
+    """Refuse to rebase a tensor whose memory another live tensor shares (a view of it, the
+    tensor it views, a detached alias): that tensor would keep the old values and its graph
+    would not see the write (torch rewrites the base's graph; minigrad does not)."""
+    others = _memory_sharers(x)
+    if not others:
+        return
+    if any(o.grad_fn is None and o._requires_grad for o in others):
+        raise RuntimeError(
+            f"{op}: a view of a leaf Variable that requires grad is being used in an in-place "
+            "operation. Wrap parameter updates in `with minigrad.no_grad():`."
+        )
+    shapes = ", ".join(str(tuple(o.shape)) for o in others[:3])
+    raise RuntimeError(
+        f"{op}: in-place operation on a tensor of shape {tuple(x.shape)} that shares memory with "
+        f"another live tensor (of shape {shapes}: a view of it, the tensor it is a view of, or a "
+        "detached alias) while the graph is recorded; minigrad would have to give the other "
+        "tensor new values and gradients too. Compute out of place (y = y * 2, not y.mul_(2)) "
+        "or .clone() before modifying."
+    )
+
+
+def _rebase(x: Tensor, result: Tensor, op: str = "inplace") -> Tensor:
     """Make ``x`` the output of ``result``'s op (graph recorded)."""
+    _check_unshared(x, op)
     retained = x.retains_grad
     x.data = result.data
     x.grad_fn = result.grad_fn
@@ -110,7 +135,7 @@ def inplace(x: Tensor, fn, *args, **kwargs) -> Tensor:
     if result.requires_grad:
         if result.data.dtype != x.data.dtype:
             result = cast(result, x.data.dtype)
-        return _rebase(x, result)
+        return _rebase(x, result, op)
     return _write(x, result.data, op)
 
 
@@ -127,7 +152,8 @@ def setitem(x: Tensor, index, value) -> None:
         x._requires_grad or (isinstance(v, Tensor) and v._requires_grad)
     )
     if track:
-        _rebase(x, SetItem.apply(x, idx, v if isinstance(v, Tensor) else np.asarray(v)))
+        _check_unshared(x, "setitem")
+        _rebase(x, SetItem.apply(x, idx, v if isinstance(v, Tensor) else np.asarray(v)), "setitem")
         return
     raw = v.data if isinstance(v, Tensor) else np.asarray(v)
     _write(x, raw, "setitem", idx)

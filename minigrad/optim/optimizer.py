@@ -238,6 +238,11 @@ class Optimizer:
                     return _as_state_tensor(value, None)
                 dt = param.data.dtype if param.data.dtype.kind == "f" else None
                 arr = _as_state_tensor(value, None)
+                if arr.data.shape != param.data.shape and arr.data.size != 1:
+                    raise ValueError(
+                        f"loaded state dict has optimizer state {key!r} of shape "
+                        f"{tuple(arr.data.shape)} for a parameter of shape {tuple(param.data.shape)}"
+                    )
                 if dt is not None and arr.data.dtype.kind == "f" and arr.data.dtype != dt:
                     arr = Tensor._make(arr.data.astype(dt), False, None)
                 return arr

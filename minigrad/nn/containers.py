@@ -8,7 +8,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from itertools import islice
 from typing import Any
 
+from .activation import ReLU
 from .module import Module, _addindent
+from .pooling import MaxPool2d
 
 __all__ = ["Sequential", "ModuleList", "ModuleDict"]
 
@@ -108,10 +110,36 @@ class Sequential(Module):
         return v
 
     def forward(self, input: Any) -> Any:
-        """Feed ``input`` through every module in order."""
-        for module in self:
+        """Feed ``input`` through every module in order.
+
+        One reordering: a ``ReLU`` directly followed by a ``MaxPool2d`` runs after the
+        pooling. Max is monotone, so ``relu(max_pool(x)) == max_pool(relu(x))`` and the
+        gradients agree too (the window's winner gets the gradient when it is positive,
+        nobody otherwise; NaN wins either way), while the ReLU and its backward touch a
+        quarter of the elements (2x2 pooling) and keep a quarter of the memory. Done only for
+        the plain classes without hooks, so no hook can observe the skipped intermediate;
+        only the recorded graph shows the two ops in the swapped order.
+        """
+        deferred = None  # a ReLU waiting to see whether a max-pool follows
+        for module in self._modules.values():
+            if deferred is not None:
+                deferred, relu = None, deferred
+                if type(module) is MaxPool2d and not module.return_indices and _plain(module):
+                    input = relu(module(input))
+                    continue
+                input = relu(input)
+            if type(module) is ReLU and not module.inplace and _plain(module):
+                deferred = module
+                continue
             input = module(input)
+        if deferred is not None:
+            input = deferred(input)
         return input
+
+
+def _plain(module: Module) -> bool:
+    """No forward hooks: calling the module is just its forward."""
+    return not (module._forward_pre_hooks or module._forward_hooks)
 
 
 class ModuleList(Module):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import dtypes
+from .. import backend, dtypes
 from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor
 
@@ -124,6 +124,8 @@ class CrossEntropy(Function):
             ctx.save_for_backward(np.zeros_like(rows))
             ctx.shape, ctx.reduction = x.shape, reduction
             return out.reshape(target.shape) if reduction == "none" else out
+        if weight is None and label_smoothing == 0 and x.ndim == 2:
+            return _cross_entropy_plain(ctx, x, t, ignore_index, reduction)
         shifted, logz, p = _softmax_parts(rows)
         r = np.arange(n)
         valid = t != ignore_index
@@ -180,6 +182,25 @@ class CrossEntropy(Function):
         (grad,) = ctx.saved_tensors
         g = _scale_rows(grad, grad_output, ctx.reduction)
         return _unrows(g, ctx.shape), None, None, None, None, None
+
+
+def _cross_entropy_plain(ctx, x: np.ndarray, t: np.ndarray, ignore_index: int, reduction: str
+                         ) -> np.ndarray:
+    """The common case of ``CrossEntropy.forward`` (logits (N, C), no class weights, no label
+    smoothing): the backend's fused log-softmax + NLL gives the row losses and the gradient
+    of their sum in one pass."""
+    loss, grad = backend.log_softmax_nll_forward(x, t, ignore_index)
+    denom = int(np.count_nonzero(t != ignore_index))
+    out = _reduce(loss, reduction, denom)
+    if ctx.needs_input_grad[0]:
+        if reduction == "mean":
+            if denom != 0:
+                grad /= denom
+            else:
+                grad[...] = 0
+        ctx.save_for_backward(grad)
+        ctx.shape, ctx.reduction = x.shape, reduction
+    return out
 
 
 class CrossEntropyProbs(Function):

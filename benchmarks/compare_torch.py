@@ -152,10 +152,10 @@ def make_init(network: str, seed: int, path: Path) -> None:
 
 def blas_info() -> str:
     try:
+        import scipy.linalg  # noqa: F401
         from threadpoolctl import threadpool_info
 
         import minigrad  # noqa: F401  (loads numpy's and scipy's BLAS)
-        import scipy.linalg  # noqa: F401
     except ImportError:
         return "threadpoolctl not installed"
     return "; ".join(f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')} "

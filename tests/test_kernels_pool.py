@@ -161,8 +161,11 @@ def test_nan_propagates_with_its_index(impl, dtype):
     np.testing.assert_array_equal(idx.data, it.numpy())
     np.testing.assert_array_equal(t.grad.data, xt.grad.numpy())
     # NaN also wins in overlapping, padded windows
+    # (overlapping windows add gradients in a different order: float32 rounding differs)
+    tol = {"rtol": 1e-7, "atol": 1e-9} if dtype == np.float64 else {"rtol": 1e-5, "atol": 1e-6}
     compare_with_torch(lambda a: max_pool2d(a, 3, 2, 1, return_indices=True),
-                       lambda a: F.max_pool2d(a, 3, 2, 1, return_indices=True), x, dtype=dtype)
+                       lambda a: F.max_pool2d(a, 3, 2, 1, return_indices=True), x, dtype=dtype,
+                       **tol)
 
 
 @pytest.mark.parametrize("impl", BACKENDS)

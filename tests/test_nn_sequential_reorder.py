@@ -52,7 +52,8 @@ def test_relu_then_maxpool_matches_torch(pool, nan):
     out, gx = _run_minigrad(model, x, c)
     t_out, t_gx = _run_torch(pool, x, c)
     np.testing.assert_array_equal(out, t_out)
-    np.testing.assert_array_equal(gx, t_gx)
+    # overlapping windows may add their gradients in another order than torch's
+    np.testing.assert_allclose(gx, t_gx, rtol=1e-12, atol=1e-13)
 
 
 def test_cnn_block_gradients_match_unreordered():

@@ -518,11 +518,11 @@ def log_softmax_nll_forward(
     t = np.where(valid, target, 0)
     rows = np.arange(n)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        m = logits.max(axis=1, keepdims=True)
-        e = np.exp(logits - m)
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        e = np.exp(shifted)
         s = e.sum(axis=1, keepdims=True)
-        lse = (m + np.log(s))[:, 0]
-        loss = np.where(valid, lse - logits[rows, t], 0).astype(logits.dtype)
+        # log(s) - (x[t] - max): no cancellation between two large numbers
+        loss = np.where(valid, np.log(s)[:, 0] - shifted[rows, t], 0).astype(logits.dtype)
         grad = e / s
     grad[rows, t] -= valid
     grad[~valid] *= 0

@@ -168,11 +168,7 @@ class CrossEntropy(Function):
                 if eps > 0:
                     w_row = 1 if weight is None else weight[None, :]
                     grad -= (eps / c) * valid[:, None] * w_row
-            if reduction == "mean":
-                if denom != 0:
-                    grad /= denom
-                else:
-                    grad[...] = 0
+            _divide_for_mean(grad, reduction, denom)
             ctx.save_for_backward(grad)
             ctx.shape, ctx.reduction = x.shape, reduction
         return out
@@ -184,6 +180,16 @@ class CrossEntropy(Function):
         return _unrows(g, ctx.shape), None, None, None, None, None
 
 
+def _divide_for_mean(grad: np.ndarray, reduction: str, denom: float) -> None:
+    """For 'mean', the gradient of the summed row losses divided by the weight total, in
+    place (all rows ignored: the loss is NaN and the gradient 0, as in torch)."""
+    if reduction == "mean":
+        if denom != 0:
+            grad /= denom
+        else:
+            grad[...] = 0
+
+
 def _cross_entropy_plain(ctx, x: np.ndarray, t: np.ndarray, ignore_index: int, reduction: str
                          ) -> np.ndarray:
     """The common case of ``CrossEntropy.forward`` (logits (N, C), no class weights, no label
@@ -193,11 +199,7 @@ def _cross_entropy_plain(ctx, x: np.ndarray, t: np.ndarray, ignore_index: int, r
     denom = int(np.count_nonzero(t != ignore_index))
     out = _reduce(loss, reduction, denom)
     if ctx.needs_input_grad[0]:
-        if reduction == "mean":
-            if denom != 0:
-                grad /= denom
-            else:
-                grad[...] = 0
+        _divide_for_mean(grad, reduction, denom)
         ctx.save_for_backward(grad)
         ctx.shape, ctx.reduction = x.shape, reduction
     return out

@@ -454,7 +454,9 @@ def conv2d_backward(
     gx = gw = gb = None
     fused_weight_grad = False
     if needs_weight_grad:
-        gw = np.empty((cout, rows // groups), dtype=dtype)
+        # Allocated in its final shape (not a reshaped view) so autograd can adopt it as
+        # the weight's .grad without a copy; the kernels write through 2-D views.
+        gw = np.empty(w.shape, dtype=dtype)
         fused_weight_grad = columns is None and rows // groups > _conv.SMALL_K and n > 1
         if columns is None and not fused_weight_grad:
             columns = _scratch("cols", (rows, ncols), dtype)
@@ -462,12 +464,11 @@ def conv2d_backward(
         if rows // groups <= _conv.SMALL_K:
             # Thin product (first layer): a direct pass over the NCHW gradient, bias included.
             sums = np.empty(cout, dtype=np.float64) if needs_bias_grad else None
-            _conv.weight_grad_small(g, columns, gw, sums, groups)
+            _conv.weight_grad_small(g, columns, gw.reshape(cout, -1), sums, groups)
             if needs_bias_grad:
                 gb = sums.astype(dtype)
             needs_bias_grad = False
             needs_weight_grad = False
-        gw = gw.reshape(w.shape)
     if not (needs_input_grad or needs_weight_grad):
         if needs_bias_grad:
             gb = g.sum(axis=(0, 2))

@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import no_grad
 from ..tensor import Tensor
 from . import functional as F
 from .optimizer import Optimizer, _check_float
@@ -67,35 +66,30 @@ class Adam(Optimizer):
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One Adam step over every parameter that has a gradient."""
         loss = self._closure_loss(closure)
-        with no_grad():
-            for group in self.param_groups:
-                params = [p for p in group["params"] if p.grad is not None]
-                if not params:
-                    continue
-                amsgrad = group["amsgrad"]
-                m, v, vmax, steps = [], [], [], []
-                for p in params:
-                    st = self.state[p]
-                    if not st:
-                        st["step"] = _step_tensor()
-                        st["exp_avg"] = _zeros_like(p)
-                        st["exp_avg_sq"] = _zeros_like(p)
-                        if amsgrad:
-                            st["max_exp_avg_sq"] = _zeros_like(p)
-                    m.append(st["exp_avg"].data)
-                    v.append(st["exp_avg_sq"].data)
+        for group, params in self._groups_to_update():
+            amsgrad = group["amsgrad"]
+            m, v, vmax, steps = [], [], [], []
+            for p in params:
+                st = self.state[p]
+                if not st:
+                    st["step"] = _step_tensor()
+                    st["exp_avg"] = _zeros_like(p)
+                    st["exp_avg_sq"] = _zeros_like(p)
                     if amsgrad:
-                        vmax.append(st["max_exp_avg_sq"].data)
-                    steps.append(st["step"].data)
-                beta1, beta2 = group["betas"]
-                F.adam(
-                    [p.data for p in params], [p.grad.data for p in params], m, v, vmax, steps,
-                    lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
-                    weight_decay=group["weight_decay"], amsgrad=amsgrad,
-                    maximize=group["maximize"],
-                    decoupled_weight_decay=group.get("decoupled_weight_decay", False),
-                )
-                self._bump_versions(params)
+                        st["max_exp_avg_sq"] = _zeros_like(p)
+                m.append(st["exp_avg"].data)
+                v.append(st["exp_avg_sq"].data)
+                if amsgrad:
+                    vmax.append(st["max_exp_avg_sq"].data)
+                steps.append(st["step"].data)
+            beta1, beta2 = group["betas"]
+            F.adam(
+                [p.data for p in params], [p.grad.data for p in params], m, v, vmax, steps,
+                lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
+                weight_decay=group["weight_decay"], amsgrad=amsgrad,
+                maximize=group["maximize"],
+                decoupled_weight_decay=group.get("decoupled_weight_decay", False),
+            )
         return loss
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -275,11 +275,20 @@ class Optimizer:
         self.param_groups = new_groups
 
     # ------------------------------------------------------------------ helpers
-    @staticmethod
-    def _bump_versions(params: Iterable[Tensor]) -> None:
-        """Mark parameters as modified in place (a backward that saved them then raises)."""
-        for p in params:
-            p._version[0] += 1
+    def _groups_to_update(self) -> Iterator[tuple[dict, list[Tensor]]]:
+        """Yield ``(group, params that have a gradient)`` under ``no_grad``; after each group
+        is updated, its parameters are marked modified in place (a backward that saved them
+        then raises)."""
+        from ..autograd import no_grad
+
+        with no_grad():
+            for group in self.param_groups:
+                params = [p for p in group["params"] if p.grad is not None]
+                if not params:
+                    continue
+                yield group, params
+                for p in params:
+                    p._version[0] += 1
 
 
 def _check_float(name: str, value: Any) -> float:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..autograd import no_grad
 from . import functional as F
 from .adam import _step_tensor, _zeros_like
 from .optimizer import Optimizer, _check_float
@@ -55,30 +54,25 @@ class RMSprop(Optimizer):
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One RMSprop step over every parameter that has a gradient."""
         loss = self._closure_loss(closure)
-        with no_grad():
-            for group in self.param_groups:
-                params = [p for p in group["params"] if p.grad is not None]
-                if not params:
-                    continue
-                sq, ga, bufs, steps = [], [], [], []
-                for p in params:
-                    st = self.state[p]
-                    if not st:
-                        st["step"] = _step_tensor()
-                        st["square_avg"] = _zeros_like(p)
-                        if group["momentum"] > 0:
-                            st["momentum_buffer"] = _zeros_like(p)
-                        if group["centered"]:
-                            st["grad_avg"] = _zeros_like(p)
-                    sq.append(st["square_avg"].data)
-                    ga.append(st["grad_avg"].data if "grad_avg" in st else None)
-                    bufs.append(st["momentum_buffer"].data if "momentum_buffer" in st else None)
-                    steps.append(st["step"].data)
-                F.rmsprop(
-                    [p.data for p in params], [p.grad.data for p in params], sq, ga, bufs, steps,
-                    lr=group["lr"], alpha=group["alpha"], eps=group["eps"],
-                    weight_decay=group["weight_decay"], momentum=group["momentum"],
-                    centered=group["centered"], maximize=group["maximize"],
-                )
-                self._bump_versions(params)
+        for group, params in self._groups_to_update():
+            sq, ga, bufs, steps = [], [], [], []
+            for p in params:
+                st = self.state[p]
+                if not st:
+                    st["step"] = _step_tensor()
+                    st["square_avg"] = _zeros_like(p)
+                    if group["momentum"] > 0:
+                        st["momentum_buffer"] = _zeros_like(p)
+                    if group["centered"]:
+                        st["grad_avg"] = _zeros_like(p)
+                sq.append(st["square_avg"].data)
+                ga.append(st["grad_avg"].data if "grad_avg" in st else None)
+                bufs.append(st["momentum_buffer"].data if "momentum_buffer" in st else None)
+                steps.append(st["step"].data)
+            F.rmsprop(
+                [p.data for p in params], [p.grad.data for p in params], sq, ga, bufs, steps,
+                lr=group["lr"], alpha=group["alpha"], eps=group["eps"],
+                weight_decay=group["weight_decay"], momentum=group["momentum"],
+                centered=group["centered"], maximize=group["maximize"],
+            )
         return loss

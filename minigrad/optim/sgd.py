@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..autograd import no_grad
 from . import functional as F
 from .optimizer import Optimizer, _check_float, required
 
@@ -50,28 +49,23 @@ class SGD(Optimizer):
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One SGD step over every parameter that has a gradient."""
         loss = self._closure_loss(closure)
-        with no_grad():
-            for group in self.param_groups:
-                params = [p for p in group["params"] if p.grad is not None]
-                if not params:
-                    continue
-                bufs: list = [None] * len(params)
-                if group["momentum"] != 0:
-                    for i, p in enumerate(params):
-                        buf = self.state[p].get("momentum_buffer")
-                        bufs[i] = None if buf is None else buf.data
-                F.sgd(
-                    [p.data for p in params], [p.grad.data for p in params], bufs,
-                    lr=group["lr"], momentum=group["momentum"], dampening=group["dampening"],
-                    weight_decay=group["weight_decay"], nesterov=group["nesterov"],
-                    maximize=group["maximize"],
-                )
-                if group["momentum"] != 0:
-                    for p, buf in zip(params, bufs):
-                        st = self.state[p]
-                        if "momentum_buffer" not in st or st["momentum_buffer"] is None:
-                            st["momentum_buffer"] = _wrap(buf)
-                self._bump_versions(params)
+        for group, params in self._groups_to_update():
+            bufs: list = [None] * len(params)
+            if group["momentum"] != 0:
+                for i, p in enumerate(params):
+                    buf = self.state[p].get("momentum_buffer")
+                    bufs[i] = None if buf is None else buf.data
+            F.sgd(
+                [p.data for p in params], [p.grad.data for p in params], bufs,
+                lr=group["lr"], momentum=group["momentum"], dampening=group["dampening"],
+                weight_decay=group["weight_decay"], nesterov=group["nesterov"],
+                maximize=group["maximize"],
+            )
+            if group["momentum"] != 0:
+                for p, buf in zip(params, bufs):
+                    st = self.state[p]
+                    if "momentum_buffer" not in st or st["momentum_buffer"] is None:
+                        st["momentum_buffer"] = _wrap(buf)
         return loss
 
 

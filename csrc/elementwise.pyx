@@ -14,10 +14,6 @@ import numpy as np
 
 cnp.import_array()
 
-ctypedef fused floating:
-    float
-    double
-
 cdef extern from "omp_compat.h":
     int mg_omp_available() nogil
     int mg_omp_get_max_threads() nogil
@@ -70,64 +66,93 @@ cdef extern from *:
 # Parallel work is split into this many contiguous chunks per thread call.
 cdef Py_ssize_t CHUNK = 1 << 14
 
+# The entry points below take whole arrays and read their data pointers directly: typed
+# memoryviews of a fused type cost about a microsecond per call to dispatch and acquire,
+# as much as the loop itself on a (64, 200) activation.
 
-def _relu_forward(const floating[::1] x, floating[::1] out):
-    cdef Py_ssize_t n = x.shape[0], nchunks = (n + CHUNK - 1) // CHUNK, c, lo
-    if n == 0:
-        return
-    cdef const floating *xp = &x[0]
-    cdef floating *op = &out[0]
+
+cdef int _check_same(cnp.ndarray a, cnp.ndarray b, str op) except -1:
+    """Both C-contiguous float32/float64 arrays of one dtype and size (else ValueError)."""
+    if not (cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_IS_C_CONTIGUOUS(b)):
+        raise ValueError(f"{op}: arrays must be C-contiguous")
+    if cnp.PyArray_TYPE(a) != cnp.PyArray_TYPE(b) or cnp.PyArray_SIZE(a) != cnp.PyArray_SIZE(b):
+        raise ValueError(f"{op}: arrays must have the same dtype and size")
+    if cnp.PyArray_TYPE(a) != cnp.NPY_FLOAT32 and cnp.PyArray_TYPE(a) != cnp.NPY_FLOAT64:
+        raise ValueError(f"{op}: only float32 and float64 arrays are supported")
+    return 0
+
+
+def relu_forward_into(cnp.ndarray x, cnp.ndarray out):
+    """out = relu(x); C-contiguous arrays of one float dtype and size; ``out`` writeable."""
+    _check_same(x, out, "relu_forward_into")
+    if not cnp.PyArray_ISWRITEABLE(out):
+        raise ValueError("relu_forward_into: out must be writeable")
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(x), nchunks = (n + CHUNK - 1) // CHUNK, c, lo
+    cdef bint single = cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32
+    cdef void *xp = cnp.PyArray_DATA(x)
+    cdef void *op = cnp.PyArray_DATA(out)
     if n >= PARALLEL_MIN:
         for c in prange(nchunks, nogil=True, schedule="static"):
             lo = c * CHUNK
-            if floating is float:
-                mg_relu_fwd_f32(xp + lo, op + lo, min(CHUNK, n - lo))
+            if single:
+                mg_relu_fwd_f32(<float *>xp + lo, <float *>op + lo, min(CHUNK, n - lo))
             else:
-                mg_relu_fwd_f64(xp + lo, op + lo, min(CHUNK, n - lo))
-    else:
+                mg_relu_fwd_f64(<double *>xp + lo, <double *>op + lo, min(CHUNK, n - lo))
+    elif n:
         with nogil:
-            if floating is float:
-                mg_relu_fwd_f32(xp, op, n)
+            if single:
+                mg_relu_fwd_f32(<float *>xp, <float *>op, n)
             else:
-                mg_relu_fwd_f64(xp, op, n)
+                mg_relu_fwd_f64(<double *>xp, <double *>op, n)
 
 
-def _relu_backward(const floating[::1] grad_output, const floating[::1] out, floating[::1] grad_input):
-    cdef Py_ssize_t n = out.shape[0], nchunks = (n + CHUNK - 1) // CHUNK, c, lo
-    if n == 0:
-        return
-    cdef const floating *gp = &grad_output[0]
-    cdef const floating *op = &out[0]
-    cdef floating *gip = &grad_input[0]
+def relu_backward_into(cnp.ndarray grad_output, cnp.ndarray out, cnp.ndarray grad_input):
+    """grad_input = grad_output where out > 0, else 0; like ``relu_forward_into``."""
+    _check_same(grad_output, out, "relu_backward_into")
+    _check_same(out, grad_input, "relu_backward_into")
+    if not cnp.PyArray_ISWRITEABLE(grad_input):
+        raise ValueError("relu_backward_into: grad_input must be writeable")
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(out), nchunks = (n + CHUNK - 1) // CHUNK, c, lo
+    cdef bint single = cnp.PyArray_TYPE(out) == cnp.NPY_FLOAT32
+    cdef void *gp = cnp.PyArray_DATA(grad_output)
+    cdef void *op = cnp.PyArray_DATA(out)
+    cdef void *gip = cnp.PyArray_DATA(grad_input)
     if n >= PARALLEL_MIN:
         for c in prange(nchunks, nogil=True, schedule="static"):
             lo = c * CHUNK
-            if floating is float:
-                mg_relu_bwd_f32(gp + lo, op + lo, gip + lo, min(CHUNK, n - lo))
+            if single:
+                mg_relu_bwd_f32(<float *>gp + lo, <float *>op + lo, <float *>gip + lo,
+                                min(CHUNK, n - lo))
             else:
-                mg_relu_bwd_f64(gp + lo, op + lo, gip + lo, min(CHUNK, n - lo))
-    else:
+                mg_relu_bwd_f64(<double *>gp + lo, <double *>op + lo, <double *>gip + lo,
+                                min(CHUNK, n - lo))
+    elif n:
         with nogil:
-            if floating is float:
-                mg_relu_bwd_f32(gp, op, gip, n)
+            if single:
+                mg_relu_bwd_f32(<float *>gp, <float *>op, <float *>gip, n)
             else:
-                mg_relu_bwd_f64(gp, op, gip, n)
+                mg_relu_bwd_f64(<double *>gp, <double *>op, <double *>gip, n)
 
 
 # Fused log-softmax + NLL (see ``log_softmax_nll_forward`` in reference.py): per row, the
 # loss logsumexp(x) - x[t] and the gradient softmax(x) - onehot(t) in two passes over the
 # row. A NaN anywhere in a row makes its loss and gradient NaN, as in torch (it poisons the
-# sum of exponentials); the sum is accumulated in double.
+# sum of exponentials); the sum is accumulated in double. The class index is checked before
+# the row is touched: the loop stops at the first row whose target is out of range and
+# returns that row (-1 when all are valid).
 cdef extern from *:
     """
     #include <math.h>
     #define MG_LSM_NLL_ROWS(T, SUF, EXP)                                                      \\
-    static void mg_lsm_nll_rows_##SUF(const T *restrict x, const int64_t *restrict target,    \\
+    static Py_ssize_t mg_lsm_nll_rows_##SUF(const T *restrict x, const int64_t *restrict target, \\
                                       int64_t ignore_index, T *restrict loss,                 \\
                                       T *restrict grad, Py_ssize_t r0, Py_ssize_t r1,         \\
                                       Py_ssize_t C)                                           \\
     {                                                                                         \\
         for (Py_ssize_t r = r0; r < r1; r++) {                                                \\
+            const int64_t t = target[r];                                                      \\
+            if (t != ignore_index && (t < 0 || t >= C))                                       \\
+                return r;                                                                     \\
             const T *xr = x + r * C;                                                          \\
             T *gr = grad + r * C;                                                             \\
             T m = xr[0];                                                                      \\
@@ -140,7 +165,6 @@ cdef extern from *:
                 s += e;                                                                       \\
             }                                                                                 \\
             const T inv = (T)(1.0 / s);                                                       \\
-            const int64_t t = target[r];                                                      \\
             if (t != ignore_index) {                                                          \\
                 for (Py_ssize_t c = 0; c < C; c++)                                            \\
                     gr[c] *= inv;                                                             \\
@@ -152,31 +176,50 @@ cdef extern from *:
                 loss[r] = 0;                                                                  \\
             }                                                                                 \\
         }                                                                                     \\
+        return -1;                                                                            \\
     }
     MG_LSM_NLL_ROWS(float, f32, expf)
     MG_LSM_NLL_ROWS(double, f64, exp)
     """
-    void mg_lsm_nll_rows_f32(const float *x, const int64_t *target, int64_t ignore_index,
-                             float *loss, float *grad, Py_ssize_t r0, Py_ssize_t r1,
-                             Py_ssize_t C) nogil
-    void mg_lsm_nll_rows_f64(const double *x, const int64_t *target, int64_t ignore_index,
-                             double *loss, double *grad, Py_ssize_t r0, Py_ssize_t r1,
-                             Py_ssize_t C) nogil
+    Py_ssize_t mg_lsm_nll_rows_f32(const float *x, const int64_t *target, int64_t ignore_index,
+                                   float *loss, float *grad, Py_ssize_t r0, Py_ssize_t r1,
+                                   Py_ssize_t C) nogil
+    Py_ssize_t mg_lsm_nll_rows_f64(const double *x, const int64_t *target, int64_t ignore_index,
+                                   double *loss, double *grad, Py_ssize_t r0, Py_ssize_t r1,
+                                   Py_ssize_t C) nogil
 
 
-def _log_softmax_nll_forward(const floating[:, ::1] x, const int64_t[::1] target, int64_t ignore_index,
-                             floating[::1] loss, floating[:, ::1] grad):
-    """x (N, C), target (N,) (validated) -> loss (N,), grad (N, C). Serial: the wrapper sends
-    only small inputs here (classification heads), where a parallel region does not pay."""
+def log_softmax_nll_into(cnp.ndarray x, cnp.ndarray target, int64_t ignore_index,
+                         cnp.ndarray loss, cnp.ndarray grad) -> int:
+    """x (N, C), target (N,) int64 -> loss (N,), grad (N, C), all C-contiguous, x/loss/grad
+    of one float dtype. Returns -1, or the first row whose target is neither a class index
+    nor ``ignore_index`` (loss and grad are then incomplete). Serial: the wrapper sends only
+    small inputs here (classification heads), where a parallel region does not pay."""
+    if cnp.PyArray_NDIM(x) != 2 or cnp.PyArray_NDIM(grad) != 2 or cnp.PyArray_NDIM(loss) != 1:
+        raise ValueError("log_softmax_nll_into: expected x (N, C), loss (N,) and grad (N, C)")
+    _check_same(x, grad, "log_softmax_nll_into")
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1]
+    if (cnp.PyArray_TYPE(loss) != cnp.PyArray_TYPE(x) or not cnp.PyArray_IS_C_CONTIGUOUS(loss)
+            or loss.shape[0] != N or grad.shape[0] != N):
+        raise ValueError("log_softmax_nll_into: loss must be a contiguous (N,) array of x's dtype")
+    if (cnp.PyArray_TYPE(target) != cnp.NPY_INT64 or cnp.PyArray_NDIM(target) != 1
+            or target.shape[0] != N or not cnp.PyArray_IS_C_CONTIGUOUS(target)):
+        raise ValueError("log_softmax_nll_into: target must be a contiguous (N,) int64 array")
+    if not (cnp.PyArray_ISWRITEABLE(loss) and cnp.PyArray_ISWRITEABLE(grad)):
+        raise ValueError("log_softmax_nll_into: loss and grad must be writeable")
     if N == 0 or C == 0:
-        return
-    cdef const floating *xp = &x[0, 0]
-    cdef const int64_t *tp = &target[0]
-    cdef floating *lp = &loss[0]
-    cdef floating *gp = &grad[0, 0]
+        return -1
+    cdef const int64_t *tp = <const int64_t *>cnp.PyArray_DATA(target)
+    cdef void *xp = cnp.PyArray_DATA(x)
+    cdef void *lp = cnp.PyArray_DATA(loss)
+    cdef void *gp = cnp.PyArray_DATA(grad)
+    cdef Py_ssize_t bad
+    cdef bint single = cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32
     with nogil:
-        if floating is float:
-            mg_lsm_nll_rows_f32(xp, tp, ignore_index, lp, gp, 0, N, C)
+        if single:
+            bad = mg_lsm_nll_rows_f32(<float *>xp, tp, ignore_index, <float *>lp, <float *>gp,
+                                      0, N, C)
         else:
-            mg_lsm_nll_rows_f64(xp, tp, ignore_index, lp, gp, 0, N, C)
+            bad = mg_lsm_nll_rows_f64(<double *>xp, tp, ignore_index, <double *>lp, <double *>gp,
+                                      0, N, C)
+    return bad

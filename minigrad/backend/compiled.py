@@ -36,7 +36,7 @@ def relu_forward(x: np.ndarray) -> np.ndarray:
         return reference.relu_forward(x)
     x = np.asarray(x, order="C")  # the kernels take read-only buffers: no copy of a contiguous x
     out = np.empty(x.shape, x.dtype)
-    _elementwise._relu_forward(x.reshape(-1), out.reshape(-1))
+    _elementwise.relu_forward_into(x, out)
     return out
 
 
@@ -48,7 +48,7 @@ def relu_backward(grad_output: np.ndarray, out: np.ndarray) -> np.ndarray:
     g = np.asarray(grad_output, dtype=out.dtype, order="C")  # copies only broadcast/strided input
     out = np.asarray(out, order="C")
     gx = np.empty(out.shape, out.dtype)
-    _elementwise._relu_backward(g.reshape(-1), out.reshape(-1), gx.reshape(-1))
+    _elementwise.relu_backward_into(g, out, gx)
     return gx
 
 
@@ -540,14 +540,22 @@ def log_softmax_nll_forward(
     # loop calls the scalar libm exp), so those go to the reference.
     if logits.dtype.type not in _FLOATS or logits.size == 0 or logits.size > _LSM_NLL_MAX:
         return reference.log_softmax_nll_forward(logits, target, ignore_index)
-    reference.check_log_softmax_nll(logits, target, ignore_index)
+    if (logits.ndim != 2 or target.ndim != 1 or target.dtype != np.int64
+            or target.shape[0] != logits.shape[0]):
+        reference.check_log_softmax_nll(logits, target, ignore_index)  # the error that fits
     n, c = logits.shape
     loss = np.empty(n, logits.dtype)
     grad = np.empty((n, c), logits.dtype)
-    _elementwise._log_softmax_nll_forward(
+    # the loop checks the class indices itself (cheaper than a NumPy pass over the targets)
+    bad = _elementwise.log_softmax_nll_into(
         np.ascontiguousarray(logits), np.ascontiguousarray(target, dtype=np.int64), int(ignore_index),
         loss, grad,
     )
+    if bad >= 0:
+        reference.check_log_softmax_nll(logits, target, ignore_index)
+        raise IndexError(
+            f"log_softmax_nll_forward: Target {int(target[bad])} is out of bounds for {c} classes"
+        )
     return loss, grad
 
 

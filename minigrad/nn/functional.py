@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import dtypes
 from .. import ops as _ops
+from ..ops.linalg import linear as _linear
 from ..ops.loss import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -80,17 +81,14 @@ def _require(module: str, name: str) -> Any:
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """y = input @ weight.T + bias.   input: (*, in), weight: (out, in), bias: (out,) -> (*, out)."""
-    if weight.ndim == 2 and (input.ndim == 0 or input.shape[-1] != weight.shape[1]):
+    x_shape, w_shape = input.shape, weight.shape
+    if len(w_shape) == 2 and (not x_shape or x_shape[-1] != w_shape[1]):
         raise RuntimeError(
             f"linear: input of shape {tuple(input.shape)} has {input.shape[-1] if input.ndim else 0} "
             f"features in its last dim, but the weight of shape {tuple(weight.shape)} expects "
             f"{weight.shape[1]} (mat1 and mat2 shapes cannot be multiplied)"
         )
-    fn = _op("linalg", "linear")
-    if fn is not None:
-        return fn(input, weight, bias)
-    out = input @ weight.T
-    return out if bias is None else out + bias
+    return _linear(input, weight, bias)
 
 
 def _check_conv_input(input: Tensor, weight: Tensor, groups: int, op: str) -> None:

@@ -67,7 +67,8 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input: Tensor) -> Tensor:
-        if input.ndim == 0 or input.shape[-1] != self.in_features:
+        shape = input.shape
+        if not shape or shape[-1] != self.in_features:
             hint = ""
             if input.ndim >= 3 and math.prod(input.shape[1:]) == self.in_features:
                 hint = (f"; the per-sample size {math.prod(input.shape[1:])} matches, so flatten "

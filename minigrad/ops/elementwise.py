@@ -178,7 +178,8 @@ class Pow(Function):
         if ctx.needs_input_grad[0]:
             with np.errstate(divide="ignore", invalid="ignore"):
                 gx = grad_output * y * np.power(x, y - 1)
-            gx = np.where(np.asarray(y) == 0, 0, gx).astype(gx.dtype, copy=False)
+            if np.ndim(y) or y == 0:  # (a scalar exponent other than 0 needs no masking)
+                gx = np.where(np.asarray(y) == 0, 0, gx).astype(gx.dtype, copy=False)
         if ctx.needs_input_grad[1]:
             with np.errstate(divide="ignore", invalid="ignore"):
                 gy = grad_output * out * np.log(x)
@@ -369,9 +370,11 @@ class Tanh(Function):
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    """Logistic function, finite for any input (no overflow in exp)."""
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+    """Logistic function, computed as torch does: exp(-x) overflows to inf for very negative
+    x (below about -88 in float32), and 1 / (1 + inf) is exactly 0."""
+    with np.errstate(over="ignore"):
+        e = np.exp(-x)
+    return 1 / (1 + e)
 
 
 class Sigmoid(Function):

@@ -89,8 +89,10 @@ class Linear(Function):
 
     @staticmethod
     def forward(ctx, x, w, b):
+        if x.ndim == 2:  # the common case: no reshapes, so no views to track
+            ctx.save_for_backward(x, w)
+            return backend.linear_forward(x, w, b)
         ctx.x_shape = x.shape
-        ctx.has_bias = b is not None
         x2 = x.reshape(-1, x.shape[-1])
         ctx.save_for_backward(x2, w)
         out = backend.linear_forward(x2, w, b)
@@ -100,11 +102,10 @@ class Linear(Function):
     def backward(ctx, grad_output):
         x2, w = ctx.saved_tensors
         needs = ctx.needs_input_grad
-        g2 = grad_output.reshape(-1, w.shape[0])
-        gx, gw, gb = backend.linear_backward(
-            g2, x2, w, needs[0], needs[1], ctx.has_bias and needs[2]
-        )
-        if gx is not None:
+        g2 = grad_output if grad_output.ndim == 2 else grad_output.reshape(-1, w.shape[0])
+        # needs[2] is False when there is no bias (None is not a tensor)
+        gx, gw, gb = backend.linear_backward(g2, x2, w, needs[0], needs[1], needs[2])
+        if gx is not None and grad_output.ndim != 2:
             gx = gx.reshape(ctx.x_shape)
         return gx, gw, gb
 
@@ -120,10 +121,22 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     Returns:
         (*, out_features).
     """
+    if isinstance(input, Tensor) and isinstance(weight, Tensor) and (
+            bias is None or isinstance(bias, Tensor)):  # the usual case, checked in one test
+        x, w = input.data, weight.data
+        if (w.ndim == 2 and x.ndim and x.shape[-1] == w.shape[1] and w.dtype == x.dtype and (
+                bias is None or (bias.data.shape == w.shape[:1] and bias.data.dtype == x.dtype))):
+            return Linear.apply(input, weight, bias)
     input = input if isinstance(input, Tensor) else Tensor(input)
     weight = weight if isinstance(weight, Tensor) else Tensor(weight)
     if bias is not None and not isinstance(bias, Tensor):
         bias = Tensor(bias)
+    _check_linear(input, weight, bias)
+    return Linear.apply(input, weight, bias)
+
+
+def _check_linear(input: Tensor, weight: Tensor, bias: Tensor | None) -> None:
+    """Raise the error that names what does not fit."""
     x_shape, w_shape = tuple(input.shape), tuple(weight.shape)
     if weight.ndim != 2:
         raise ValueError(
@@ -147,4 +160,3 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
                 + (f" and bias ({bias.dtype})" if bias is not None else "")
                 + " must have the same dtype"
             )
-    return Linear.apply(input, weight, bias)

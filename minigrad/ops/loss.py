@@ -408,9 +408,15 @@ def _weight_array(weight, c: int, dtype: np.dtype, op: str, name: str = "weight"
     return w.astype(dtype, copy=False)
 
 
-def _check_class_target(op: str, x: Tensor, target: Tensor, ignore_index: int, input_kind: str
-                        ) -> np.ndarray:
-    """Validate class-index targets; returns them as an int64 array."""
+def _check_class_target(op: str, x: Tensor, target: Tensor, ignore_index: int, input_kind: str,
+                        bounds: bool = True) -> np.ndarray:
+    """Validate class-index targets; returns them as an int64 array. ``bounds=False`` leaves
+    the range check to the caller (the fused cross-entropy kernel checks as it goes)."""
+    t = target.data
+    if x.data.ndim == 2 and t.dtype == np.int64 and t.shape == x.data.shape[:1]:  # the usual case
+        if bounds:
+            _check_class_bounds(op, t, x.data.shape[1], ignore_index, input_kind)
+        return t
     if x.ndim == 0:
         raise ValueError(f"{op}: input must have a class dimension, got a 0-d tensor")
     c = x.shape[0] if x.ndim == 1 else x.shape[1]
@@ -443,6 +449,13 @@ def _check_class_target(op: str, x: Tensor, target: Tensor, ignore_index: int, i
             f"{tuple(t.shape)}{hint}"
         )
     t = t.astype(np.int64, copy=False)
+    if bounds:
+        _check_class_bounds(op, t, c, ignore_index, input_kind)
+    return t
+
+
+def _check_class_bounds(op: str, t: np.ndarray, c: int, ignore_index: int, input_kind: str) -> None:
+    """IndexError naming the first target that is neither in 0..c-1 nor ``ignore_index``."""
     if t.size and (t.min() < 0 or t.max() >= c):
         bad = (t != ignore_index) & ((t < 0) | (t >= c))
     else:
@@ -454,7 +467,6 @@ def _check_class_target(op: str, x: Tensor, target: Tensor, ignore_index: int, i
             f"valid targets are 0..{c - 1} (or ignore_index={ignore_index}); check that the "
             f"last layer has one output per class and that labels start at 0"
         )
-    return t
 
 
 def cross_entropy(
@@ -495,8 +507,17 @@ def cross_entropy(
         if target.dtype != x.dtype:
             target = target.astype(x.dtype)
         return CrossEntropyProbs.apply(x, target, w, float(label_smoothing), reduction)
-    t = _check_class_target(op, x, target, ignore_index, "input")
-    return CrossEntropy.apply(x, t, w, ignore_index, float(label_smoothing), reduction)
+    # The common case (N, C) logits without weights or smoothing runs the fused kernel,
+    # which checks the class indices itself: no separate pass over the targets.
+    fused = w is None and label_smoothing == 0 and x.ndim == 2
+    t = _check_class_target(op, x, target, ignore_index, "input", bounds=not fused)
+    if not fused:
+        return CrossEntropy.apply(x, t, w, ignore_index, float(label_smoothing), reduction)
+    try:
+        return CrossEntropy.apply(x, t, None, ignore_index, 0.0, reduction)
+    except IndexError:
+        _check_class_bounds(op, t, c, ignore_index, "input")  # the message that explains it
+        raise
 
 
 def nll_loss(

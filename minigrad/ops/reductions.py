@@ -67,12 +67,13 @@ class Sum(Function):
     @staticmethod
     def forward(ctx, x, axes, keepdim):
         ctx.shape, ctx.axes, ctx.keepdim = x.shape, axes, keepdim
-        return np.sum(x, axis=axes, keepdims=keepdim)
+        return x.sum(axis=axes, keepdims=keepdim)
 
     @staticmethod
     def backward(ctx, grad_output):
         g = _expand_grad(grad_output, ctx.shape, ctx.axes, ctx.keepdim)
-        return np.broadcast_to(g, ctx.shape), None, None
+        # a new array, not a broadcast view: cheaper to make, and the engine can adopt it
+        return np.full(ctx.shape, g), None, None
 
 
 class Mean(Function):
@@ -81,13 +82,13 @@ class Mean(Function):
     @staticmethod
     def forward(ctx, x, axes, keepdim):
         ctx.shape, ctx.axes, ctx.keepdim = x.shape, axes, keepdim
-        return np.mean(x, axis=axes, keepdims=keepdim)
+        return x.mean(axis=axes, keepdims=keepdim)
 
     @staticmethod
     def backward(ctx, grad_output):
         g = _expand_grad(grad_output, ctx.shape, ctx.axes, ctx.keepdim)
         n = _count(ctx.shape, ctx.axes)
-        return np.broadcast_to(g / n if n else g * np.nan, ctx.shape), None, None
+        return np.full(ctx.shape, g / n if n else g * np.nan), None, None
 
 
 class Var(Function):

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..autograd import no_grad
 from ..tensor import Tensor
 
 
@@ -279,8 +280,6 @@ class Optimizer:
         """Yield ``(group, params that have a gradient)`` under ``no_grad``; after each group
         is updated, its parameters are marked modified in place (a backward that saved them
         then raises)."""
-        from ..autograd import no_grad
-
         with no_grad():
             for group in self.param_groups:
                 params = [p for p in group["params"] if p.grad is not None]

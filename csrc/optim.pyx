@@ -1,5 +1,5 @@
 # cython: language_level=3
-# distutils: extra_compile_args = -fno-math-errno
+# distutils: extra_compile_args = -fno-math-errno -ffp-contract=off
 """Fused optimizer updates: one pass over a parameter's memory per step.
 
 The NumPy versions in ``minigrad/optim/functional.py`` are the spec: each element goes
@@ -11,7 +11,12 @@ instruction set the compiler neither reorders these operations nor fuses them in
 ``-fno-math-errno`` (this module only): sqrt is only taken of non-negative or NaN values and
 errno is never read, so the compiler may drop the branch to the errno-setting libm call and
 vectorize the loops. It changes no result (unlike ``-ffast-math``: no reassociation, no
-contraction into FMAs, NaN and inf kept).
+contraction into FMAs, NaN and inf kept). ``-ffp-contract=off`` keeps it so in the AVX2 copies.
+
+Each loop is compiled twice: for the baseline instruction set and, through a function
+target attribute, for AVX2 (vectors twice as wide), picked at import by a runtime CPU
+check (``set_simd``). Adam is bound by the divider (one square root and two divisions per
+element); the wider instructions run it ~10% faster. Same operations, same order, same bits.
 
 Inputs are 1-D C-contiguous float32/float64 views of the same length and dtype (the Python
 side checks that and falls back to NumPy otherwise). Large parameters are split into
@@ -49,8 +54,8 @@ cdef extern from *:
         }
     /* The body takes its switches as constants: each combination below is inlined into a
        branch-free loop the compiler vectorizes. */
-    #define MG_ADAM_LOOP(T, SUF, SQRT)                                                        \\
-    static inline __attribute__((always_inline)) void mg_adam_body_##SUF(         \\
+    #define MG_ADAM_LOOP(T, SUF, SQRT, ATTR)                                                      \\
+    static inline __attribute__((always_inline)) ATTR void mg_adam_body_##SUF(    \\
         T *restrict p, const T *restrict grad, T *restrict m, T *restrict v,                  \\
         T *restrict vmax, Py_ssize_t n, const int maximize, const int wd_mode,                \\
         const int ams, const int small, T wd, T decay, T w, T one_minus_w, T beta2,           \\
@@ -82,7 +87,7 @@ cdef extern from *:
             p[i] = pv + (mv * neg_step_size) / denom;                                         \\
         }                                                                                     \\
     }                                                                                         \\
-    static void mg_adam_##SUF(T *restrict p, const T *restrict grad, T *restrict m, \\
+    static ATTR void mg_adam_##SUF(T *restrict p, const T *restrict grad, T *restrict m, \\
                               T *restrict v, T *restrict vmax, Py_ssize_t n,                  \\
                               int maximize, int wd_mode, T wd, T decay, T w, int small,       \\
                               T one_minus_w, T beta2, T one_minus_beta2,                      \\
@@ -94,7 +99,7 @@ cdef extern from *:
         MG_ADAM_DISPATCH(SUF, ams, 0, 0)                                                      \\
         MG_ADAM_DISPATCH(SUF, ams, 1, 0)                                                      \\
     }                                                                                         \\
-    static void mg_sgd_##SUF(T *restrict p, const T *restrict grad, T *restrict buf,          \\
+    static ATTR void mg_sgd_##SUF(T *restrict p, const T *restrict grad, T *restrict buf,     \\
                              Py_ssize_t n, int maximize, int has_wd, T wd, int first,         \\
                              T momentum, int damp, T one_minus_damp, int nesterov, T lr)      \\
     {                                                                                         \\
@@ -116,9 +121,26 @@ cdef extern from *:
             p[i] = pv - g * lr;                                                               \\
         }                                                                                     \\
     }
-    MG_ADAM_LOOP(float, f32, sqrtf)
-    MG_ADAM_LOOP(double, f64, sqrt)
+    #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    #define MG_AVX2 __attribute__((target("avx2")))
+    static int mg_cpu_avx2(void) { __builtin_cpu_init(); return __builtin_cpu_supports("avx2"); }
+    #else
+    #define MG_AVX2
+    static int mg_cpu_avx2(void) { return 0; }
+    #endif
+    static int mg_use_avx2 = 0;
+    MG_ADAM_LOOP(float, f32_base, sqrtf, )
+    MG_ADAM_LOOP(double, f64_base, sqrt, )
+    MG_ADAM_LOOP(float, f32_avx2, sqrtf, MG_AVX2)
+    MG_ADAM_LOOP(double, f64_avx2, sqrt, MG_AVX2)
+    #define MG_PICK(NAME, ...) (mg_use_avx2 ? NAME##_avx2(__VA_ARGS__) : NAME##_base(__VA_ARGS__))
+    #define mg_adam_f32(...) MG_PICK(mg_adam_f32, __VA_ARGS__)
+    #define mg_adam_f64(...) MG_PICK(mg_adam_f64, __VA_ARGS__)
+    #define mg_sgd_f32(...) MG_PICK(mg_sgd_f32, __VA_ARGS__)
+    #define mg_sgd_f64(...) MG_PICK(mg_sgd_f64, __VA_ARGS__)
     """
+    int mg_cpu_avx2() nogil
+    int mg_use_avx2
     void mg_adam_f32(float *p, const float *grad, float *m, float *v, float *vmax, Py_ssize_t n,
                      int maximize, int wd_mode, float wd, float decay, float w, int small,
                      float one_minus_w, float beta2, float one_minus_beta2, float bc2_sqrt,
@@ -139,6 +161,17 @@ cdef extern from *:
 # float32 parameters: ~0.34 ms on one thread, ~0.21 ms on two.
 cdef Py_ssize_t PARALLEL_MIN = 1 << 16
 cdef Py_ssize_t CHUNK = 1 << 14
+
+mg_use_avx2 = mg_cpu_avx2()
+
+
+def set_simd(bint avx2) -> bool:
+    """Use the AVX2 loops (when the CPU has AVX2) or the baseline ones; returns the previous
+    choice (tests use it to cover both)."""
+    global mg_use_avx2
+    old = bool(mg_use_avx2)
+    mg_use_avx2 = 1 if avx2 and mg_cpu_avx2() else 0
+    return old
 
 
 def set_parallel_min(Py_ssize_t n) -> int:

@@ -240,11 +240,20 @@ def _batch_offsets(x: np.ndarray, batch: tuple[int, ...]) -> np.ndarray:
 
 def _gemm(a, b, transpose_a, transpose_b, out=None, beta=0.0):
     """op(a) @ op(b) (+ beta * out) through BLAS; None when the case is not handled here."""
+    if a.ndim == 2 and b.ndim == 2:
+        # Fast path (most products): the extension checks dtypes, shapes and layouts itself
+        # and declines what it cannot read in place; the general path below handles that.
+        if out is None:
+            out = np.empty((a.shape[1 if transpose_a else 0], b.shape[0 if transpose_b else 1]),
+                           dtype=a.dtype)
+        if _blas.gemm2d(a, b, out, transpose_a, transpose_b, beta):
+            return out
     if (
         a.ndim < 2
         or b.ndim < 2
         or a.dtype != b.dtype
         or a.dtype.type not in _FLOATS
+        or not a.dtype.isnative  # BLAS reads native byte order only
     ):
         return None
     m, k = a.shape[-2:][::-1] if transpose_a else a.shape[-2:]

@@ -20,6 +20,8 @@ Backward: ``gw_g = gt_g @ cols_g^T`` reuses the forward's columns (``weight_grad
 gradient right away, so that no two threads write the same element.
 A reduction size K = C/groups*KH*KW <= SMALL_K (a first layer: one channel, 3x3) skips BLAS,
 which is slow on such thin products: direct kernels in ``conv_small.h``.
+3x3 stride-1 convolutions with enough channels run through Winograd F(2x2, 3x3) instead (the
+``winograd_*`` functions at the end; the transforms are in ``conv_winograd.h``).
 
 Work is split in tasks handed out dynamically, so that a thread that loses its core on a
 busy machine does not hold up the others. Everything here trusts its arguments: shapes are
@@ -501,3 +503,203 @@ cdef inline void _add_into(floating* dst, const floating* src, Py_ssize_t n) noe
     cdef Py_ssize_t j
     for j in range(n):
         dst[j] += src[j]
+
+
+# --------------------------------------------------------------------------- Winograd F(2x2, 3x3)
+# 3x3, stride-1 convolutions with 2.25x fewer multiplications: the transforms are in
+# conv_winograd.h (matrices, data layout); the 16 matrix products per block of tiles are
+# here. A task takes a range of tile rows (R = n * TH + th over the batch, S slots) and
+# works in its thread's slot of a scratch array of ``winograd_workspace`` elements.
+
+cdef extern from "conv_winograd.h":
+    Py_ssize_t mg_wino_work_size(Py_ssize_t S) noexcept nogil
+    Py_ssize_t mg_wino_plane_stride(Py_ssize_t n, Py_ssize_t elsize) noexcept nogil
+    int mg_wino_simd(int enable) noexcept nogil
+    void mg_wino_filter_f32(const float* w, float* U, Py_ssize_t Cout, Py_ssize_t Cin,
+                            int flip, Py_ssize_t o0, Py_ssize_t o1) noexcept nogil
+    void mg_wino_filter_f64(const double* w, double* U, Py_ssize_t Cout, Py_ssize_t Cin,
+                            int flip, Py_ssize_t o0, Py_ssize_t o1) noexcept nogil
+    void mg_wino_weight_f32(const float* dU, float* gw, Py_ssize_t Cout,
+                            Py_ssize_t Cin) noexcept nogil
+    void mg_wino_weight_f64(const double* dU, double* gw, Py_ssize_t Cout,
+                            Py_ssize_t Cin) noexcept nogil
+    void mg_wino_input_f32(const float* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                           Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t pt, Py_ssize_t pl,
+                           Py_ssize_t R0, Py_ssize_t R1, float* V, Py_ssize_t ps,
+                           float* work) noexcept nogil
+    void mg_wino_input_f64(const double* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                           Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t pt, Py_ssize_t pl,
+                           Py_ssize_t R0, Py_ssize_t R1, double* V, Py_ssize_t ps,
+                           double* work) noexcept nogil
+    int mg_wino_output_f32(const float* M, Py_ssize_t ps, const float* bias, float* out, Py_ssize_t Cout,
+                            Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t TH, Py_ssize_t TW,
+                            Py_ssize_t R0, Py_ssize_t R1, float* work) noexcept nogil
+    int mg_wino_output_f64(const double* M, Py_ssize_t ps, const double* bias, double* out, Py_ssize_t Cout,
+                            Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t TH, Py_ssize_t TW,
+                            Py_ssize_t R0, Py_ssize_t R1, double* work) noexcept nogil
+    void mg_wino_grad_output_f32(const float* g, Py_ssize_t Cout, Py_ssize_t OH, Py_ssize_t OW,
+                                 Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t R0, Py_ssize_t R1,
+                                 float* D, Py_ssize_t ps, float* work) noexcept nogil
+    void mg_wino_grad_output_f64(const double* g, Py_ssize_t Cout, Py_ssize_t OH, Py_ssize_t OW,
+                                 Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t R0, Py_ssize_t R1,
+                                 double* D, Py_ssize_t ps, double* work) noexcept nogil
+
+
+def winograd_simd(enable=None) -> bool:
+    """Whether the Winograd gathers use AVX-512 (the CPU has it and it is not switched off);
+    ``enable`` False/True switches it off/on (to test the portable code)."""
+    return bool(mg_wino_simd(-1 if enable is None else int(bool(enable))))
+
+
+def winograd_workspace(Py_ssize_t cin, Py_ssize_t cout, Py_ssize_t rows, Py_ssize_t ow) -> int:
+    """Elements of one thread's scratch (either dtype) for tasks of ``rows`` tile rows of an
+    output ``ow`` wide: V (16, cin, S), M or D (16, cout, S) and the gather buffers,
+    S = rows * (TW + 1)."""
+    cdef Py_ssize_t S = rows * ((ow + 1) // 2 + 1)
+    return (16 * (mg_wino_plane_stride(cin * S, 4) + mg_wino_plane_stride(cout * S, 4))
+            + max(mg_wino_work_size(S), 4 * S))
+
+
+def winograd_filter(const floating[:, :, :, ::1] w, floating[:, :, ::1] U, bint flip):
+    """U (16, Cout, Cin) = G w G^T per filter of w (Cout, Cin, 3, 3); with ``flip``, U is
+    (16, Cin, Cout) from the filters rotated by 180 degrees (the input gradient's)."""
+    cdef Py_ssize_t Cout = w.shape[0], Cin = w.shape[1], step, t
+    cdef int nthreads = _omp_threads
+    if Cout * Cin * 16 < PARALLEL_MIN:
+        nthreads = 1
+    step = (Cout + 2 * nthreads - 1) // (2 * nthreads)
+    for t in prange((Cout + step - 1) // step, nogil=True, num_threads=nthreads,
+                    schedule="dynamic"):
+        if floating is float:
+            mg_wino_filter_f32(&w[0, 0, 0, 0], &U[0, 0, 0], Cout, Cin, flip, t * step,
+                               min(t * step + step, Cout))
+        else:
+            mg_wino_filter_f64(&w[0, 0, 0, 0], &U[0, 0, 0], Cout, Cin, flip, t * step,
+                               min(t * step + step, Cout))
+
+
+def winograd_weight(const floating[:, :, ::1] dU, floating[:, :, :, ::1] gw):
+    """gw (Cout, Cin, 3, 3) = G^T dU G from the summed products dU (16, Cout, Cin)."""
+    if floating is float:
+        mg_wino_weight_f32(&dU[0, 0, 0], &gw[0, 0, 0, 0], gw.shape[0], gw.shape[1])
+    else:
+        mg_wino_weight_f64(&dU[0, 0, 0], &gw[0, 0, 0, 0], gw.shape[0], gw.shape[1])
+
+
+def winograd_forward(const floating[:, :, :, ::1] x, const floating[:, :, ::1] U, object bias,
+                     floating[:, :, :, ::1] out, floating[:, ::1] scratch, int pt, int pl,
+                     int rows):
+    """out (N, Cout, OH, OW) = the 3x3 stride-1 convolution of x (N, C, H, W), zero-padded by
+    pt on top and pl on the left (the other sides follow from OH, OW), with the transformed
+    filters U (16, Cout, C) and bias (Cout,) or None. Tasks of ``rows`` tile rows; scratch
+    (threads, >= winograd_workspace(C, Cout, rows, OW)). Returns True if out holds a NaN
+    (see ``mg_wino_output``: the caller should recompute it another way)."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t Cout = out.shape[1], OH = out.shape[2], OW = out.shape[3]
+    cdef Py_ssize_t TH = (OH + 1) // 2, TW = (OW + 1) // 2
+    cdef Py_ssize_t nrows = N * TH, ntasks = (nrows + rows - 1) // rows
+    cdef Py_ssize_t task, R0, R1, S, p, psv, psm
+    cdef Py_ssize_t elsize = sizeof(floating)
+    cdef floating* V
+    cdef floating* M
+    cdef floating* work
+    cdef const floating[::1] b
+    cdef const floating* bptr = NULL
+    cdef int nthreads = _omp_threads
+    cdef int nan = 0
+    if bias is not None:
+        b = bias
+        bptr = &b[0]
+    if nthreads > scratch.shape[0]:
+        nthreads = <int>scratch.shape[0]
+    if ntasks < 2:
+        nthreads = 1
+    for task in prange(ntasks, nogil=True, num_threads=nthreads, schedule="dynamic"):
+        R0 = task * rows
+        R1 = min(R0 + rows, nrows)
+        S = (R1 - R0) * (TW + 1)
+        psv = mg_wino_plane_stride(C * S, elsize)
+        psm = mg_wino_plane_stride(Cout * S, elsize)
+        V = &scratch[threadid(), 0]
+        M = V + 16 * psv
+        work = M + 16 * psm
+        if floating is float:
+            mg_wino_input_f32(&x[0, 0, 0, 0], C, H, W, TH, TW, pt, pl, R0, R1, V, psv, work)
+        else:
+            mg_wino_input_f64(&x[0, 0, 0, 0], C, H, W, TH, TW, pt, pl, R0, R1, V, psv, work)
+        for p in range(16):
+            gemm(False, False, <int>Cout, <int>S, <int>C, <floating>1, &U[p, 0, 0], <int>C,
+                 V + p * psv, <int>S, <floating>0, M + p * psm, <int>S)
+        if floating is float:
+            nan |= mg_wino_output_f32(M, psm, bptr, &out[0, 0, 0, 0], Cout, OH, OW, TH, TW,
+                                      R0, R1, work)
+        else:
+            nan |= mg_wino_output_f64(M, psm, bptr, &out[0, 0, 0, 0], Cout, OH, OW, TH, TW,
+                                      R0, R1, work)
+    return nan != 0
+
+
+def winograd_weight_grad(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] g,
+                         floating[:, ::1] partial, object bias_partial, floating[:, ::1] scratch,
+                         int pt, int pl, int rows):
+    """partial[t] (16 * Cout * C) += sum over the tiles thread t takes of D[p] @ V[p]^T, the
+    products whose G^T . G is the weight gradient (``winograd_weight`` of partial.sum(0)).
+    x (N, C, H, W) with padding pt/pl as in the forward, g (N, Cout, OH, OW) the output
+    gradient. bias_partial: None or float64 (threads, Cout), += the sums of g. Both partial
+    arrays must be zeroed by the caller."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t Cout = g.shape[1], OH = g.shape[2], OW = g.shape[3]
+    cdef Py_ssize_t TH = (OH + 1) // 2, TW = (OW + 1) // 2
+    cdef Py_ssize_t nrows = N * TH, ntasks = (nrows + rows - 1) // rows
+    cdef Py_ssize_t task, R0, R1, S, p, co, psv, psd, rows_b
+    # Output channels per product: OpenBLAS runs these products (both operands contracted
+    # along their rows) about 10% faster in blocks of at most ~1024 outputs (measured: no
+    # packing then); with very many input channels the blocks would get too thin.
+    cdef Py_ssize_t block = Cout
+    if C * Cout > 1024 and 1024 // C >= 8:
+        block = 1024 // C
+    cdef Py_ssize_t elsize = sizeof(floating)
+    cdef floating* V
+    cdef floating* D
+    cdef floating* work
+    cdef floating* acc
+    cdef double[:, ::1] bsum
+    cdef bint want_bias = bias_partial is not None
+    cdef int tid
+    cdef int nthreads = _omp_threads
+    if want_bias:
+        bsum = bias_partial
+    if nthreads > scratch.shape[0]:
+        nthreads = <int>scratch.shape[0]
+    if nthreads > partial.shape[0]:
+        nthreads = <int>partial.shape[0]
+    if ntasks < 2:
+        nthreads = 1
+    for task in prange(ntasks, nogil=True, num_threads=nthreads, schedule="dynamic"):
+        tid = threadid()
+        R0 = task * rows
+        R1 = min(R0 + rows, nrows)
+        S = (R1 - R0) * (TW + 1)
+        psv = mg_wino_plane_stride(C * S, elsize)
+        psd = mg_wino_plane_stride(Cout * S, elsize)
+        V = &scratch[tid, 0]
+        D = V + 16 * psv
+        work = D + 16 * psd
+        acc = &partial[tid, 0]
+        if floating is float:
+            mg_wino_input_f32(&x[0, 0, 0, 0], C, H, W, TH, TW, pt, pl, R0, R1, V, psv, work)
+            mg_wino_grad_output_f32(&g[0, 0, 0, 0], Cout, OH, OW, TH, TW, R0, R1, D, psd, work)
+        else:
+            mg_wino_input_f64(&x[0, 0, 0, 0], C, H, W, TH, TW, pt, pl, R0, R1, V, psv, work)
+            mg_wino_grad_output_f64(&g[0, 0, 0, 0], Cout, OH, OW, TH, TW, R0, R1, D, psd, work)
+        for p in range(16):
+            co = 0
+            while co < Cout:
+                rows_b = min(block, Cout - co)
+                gemm(False, True, <int>rows_b, <int>C, <int>S, <floating>1, D + p * psd + co * S,
+                     <int>S, V + p * psv, <int>S, <floating>1, acc + p * Cout * C + co * C, <int>C)
+                co = co + rows_b
+        if want_bias:
+            # D[5] = (A g A^T)[1, 1] is the sum of each 2x2 gradient tile.
+            for co in range(Cout):
+                bsum[tid, co] += _row_sum(D + 5 * psd + co * S, S)

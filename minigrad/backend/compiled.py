@@ -404,12 +404,116 @@ def _check_conv(op, x, w, b, stride, padding, dilation, groups, grad_output=None
         )
 
 
+# Winograd F(2x2, 3x3) (csrc/conv_winograd.h): 3x3 stride-1 convolutions with 2.25x fewer
+# multiplications than im2col + GEMM. It pays once the 16 small products per block of tiles
+# are big enough; with few channels (a first layer) or few output positions (one small
+# image) the im2col kernels stay faster.
+_WINOGRAD_MIN_CHANNELS = 16  # both Cin and Cout at least this
+_WINOGRAD_MIN_POSITIONS = 1024  # N * OH * OW at least this
+_WINOGRAD_SLOTS = 112  # tile slots per task (16 * (Cin + Cout) * slots values stay in L2)
+
+
+def _use_winograd(x_shape, w_shape, stride, padding, dilation, groups) -> bool:
+    """True when conv2d_forward/conv2d_backward take the Winograd path for these arguments:
+    a 3x3 kernel, stride 1, dilation 1, one group, padding <= 2 on every side, at least
+    ``_WINOGRAD_MIN_CHANNELS`` input and output channels and ``_WINOGRAD_MIN_POSITIONS``
+    output positions."""
+    (pt, pb), (pl, pr) = padding
+    positions = x_shape[0] * (x_shape[2] + pt + pb - 2) * (x_shape[3] + pl + pr - 2)
+    return (
+        tuple(w_shape[2:]) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
+        and groups == 1 and max(pt, pb, pl, pr) <= 2
+        and min(x_shape[1], w_shape[0]) >= _WINOGRAD_MIN_CHANNELS
+        and positions >= _WINOGRAD_MIN_POSITIONS
+    )
+
+
+def _winograd_rows(n: int, out_h: int, out_w: int) -> int:
+    """Tile rows per task: about ``_WINOGRAD_SLOTS`` slots, fewer to give every thread 4
+    tasks when there are enough tile rows, but not below a quarter of that (the products
+    get too thin)."""
+    tile_rows = n * ((out_h + 1) // 2)
+    slots_per_row = (out_w + 1) // 2 + 1
+    threads = _conv.get_threads()[0]
+    most = max(1, _WINOGRAD_SLOTS // slots_per_row)
+    return max(1, min(most, max(-(-tile_rows // (4 * threads)), most // 4)))
+
+
+def _winograd_scratch(x_shape, w_shape, out_hw, dtype) -> tuple[np.ndarray, int, int]:
+    """One per-thread scratch for the forward and both gradients, and the tile rows per task
+    of the products over output tiles (forward, weight gradient) and over input tiles
+    (input gradient)."""
+    (n, cin, h, w), cout = x_shape, w_shape[0]
+    rows_out, rows_in = _winograd_rows(n, *out_hw), _winograd_rows(n, h, w)
+    size = max(_conv.winograd_workspace(cin, cout, rows_out, out_hw[1]),
+               _conv.winograd_workspace(cout, cin, rows_in, w))
+    threads = _conv.get_threads()[0]
+    return _scratch("winograd", (threads, size), dtype), rows_out, rows_in
+
+
+# A NaN or infinity in the input spreads to the whole Winograd tiles around it (a direct
+# convolution keeps it to the outputs whose windows hold it, as torch does): when a result
+# holds a NaN, the Winograd functions return None and the caller takes the im2col path.
+
+
+def _winograd_forward(x, w, b, padding, oh, ow):
+    """(N, Cout, OH, OW) output, or None if it holds a NaN."""
+    (pt, _), (pl, _) = padding
+    n, cout = x.shape[0], w.shape[0]
+    scratch, rows, _ = _winograd_scratch(x.shape, w.shape, (oh, ow), x.dtype)
+    u = np.empty((16, cout, x.shape[1]), dtype=x.dtype)
+    _conv.winograd_filter(np.ascontiguousarray(w), u, False)
+    out = np.empty((n, cout, oh, ow), dtype=x.dtype)
+    if _conv.winograd_forward(np.ascontiguousarray(x), u, b, out, scratch, pt, pl, rows):
+        return None
+    return out
+
+
+def _winograd_backward(g, x, w, padding, needs_input_grad, needs_weight_grad, needs_bias_grad):
+    """(gx, gw, gb) through Winograd, or None if gx or gw holds a NaN; g is the C-contiguous
+    (N, Cout, OH, OW) gradient."""
+    (pt, _), (pl, _) = padding
+    cin, cout, dtype = x.shape[1], w.shape[0], x.dtype
+    scratch, rows_out, rows_in = _winograd_scratch(x.shape, w.shape, g.shape[2:], dtype)
+    gx = gw = gb = None
+    if needs_weight_grad:
+        threads = scratch.shape[0]
+        partial = _scratch("winograd_dU", (threads, 16 * cout * cin), dtype)
+        partial.fill(0)
+        sums = np.zeros((threads, cout), dtype=np.float64) if needs_bias_grad else None
+        _conv.winograd_weight_grad(np.ascontiguousarray(x), g, partial, sums, scratch, pt, pl,
+                                   rows_out)
+        gw = np.empty(w.shape, dtype=dtype)
+        _conv.winograd_weight(partial.sum(axis=0).reshape(16, cout, cin), gw)
+        if np.isnan(gw).any():
+            return None
+        if needs_bias_grad:
+            gb = sums.sum(axis=0).astype(dtype)
+    elif needs_bias_grad:
+        gb = g.sum(axis=(0, 2, 3))
+    if needs_input_grad:
+        # The input gradient is the convolution of g with the filters rotated by 180 degrees
+        # (in/out channels swapped) and padding 2 - p.
+        u = np.empty((16, cin, cout), dtype=dtype)
+        _conv.winograd_filter(np.ascontiguousarray(w), u, True)
+        gx = np.empty(x.shape, dtype=dtype)
+        if _conv.winograd_forward(g, u, None, gx, scratch, 2 - pt, 2 - pl, rows_in):
+            return None
+    return gx, gw, gb
+
+
 def conv2d_forward(x, w, b, stride, padding, dilation, groups, keep_columns=False):
     if not _conv_compiled(x, w, b):
         return reference.conv2d_forward(x, w, b, stride, padding, dilation, groups, keep_columns)
     _check_conv("conv2d_forward", x, w, b, stride, padding, dilation, groups)
     geo = _conv_geometry(x.shape, w.shape, stride, padding, dilation)
     kh, kw, oh, ow = geo[0], geo[1], geo[8], geo[9]
+    if _use_winograd(x.shape, w.shape, stride, padding, dilation, groups):
+        # No columns to keep: the backward works from x itself.
+        bc = None if b is None else np.ascontiguousarray(b)
+        out = _winograd_forward(x, w, bc, padding, oh, ow)
+        if out is not None:
+            return (out, None) if keep_columns else out
     n, c = x.shape[:2]
     cout = w.shape[0]
     rows, ncols = c * kh * kw, n * oh * ow
@@ -453,6 +557,13 @@ def conv2d_backward(
             needs_input_grad, needs_weight_grad, needs_bias_grad, columns,
         )
     _check_conv("conv2d_backward", x, w, None, stride, padding, dilation, groups, grad_output, columns)
+    if _use_winograd(x.shape, w.shape, stride, padding, dilation, groups):
+        grads = _winograd_backward(
+            np.ascontiguousarray(grad_output), x, w, padding,
+            needs_input_grad, needs_weight_grad, needs_bias_grad,
+        )
+        if grads is not None:
+            return grads
     geo = _conv_geometry(x.shape, w.shape, stride, padding, dilation)
     kh, kw, oh, ow = geo[0], geo[1], geo[8], geo[9]
     n, c = x.shape[:2]

@@ -30,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 NETWORKS = {
     "nielsen": dict(layers=[("linear", 784, 30), ("sigmoid",), ("linear", 30, 10), ("sigmoid",)],
                     optimizer="sgd", lr=3.0, batch_size=10, epochs=30, loss="quadratic",
-                    split="train", flat=True, classic="~95% (Nielsen, ch. 1)"),
+                    split="train", flat=True, classic="~95% (Nielsen, ch. 1, N(0, 1) weights)"),
     "mlp": dict(layers=[("linear", 784, 100), ("relu",), ("linear", 100, 200), ("relu",),
                         ("linear", 200, 10)],
                 optimizer="sgd", lr=0.1, batch_size=64, epochs=20, loss="cross_entropy",
@@ -144,9 +144,10 @@ def make_init(network: str, seed: int, path: Path) -> None:
 
     mg.manual_seed(seed)
     model = build(mg.nn, NETWORKS[network]["layers"])
-    if network == "nielsen":  # the book's standard-normal initialisation
-        for p in model.parameters():
-            mg.nn.init.normal_(p, 0.0, 1.0)
+    if network == "nielsen":  # as examples/nielsen_network.py: weights N(0, 1/fan_in), biases N(0, 1)
+        for layer in (model[0], model[2]):
+            mg.nn.init.normal_(layer.weight, 0.0, layer.in_features ** -0.5)
+            mg.nn.init.normal_(layer.bias, 0.0, 1.0)
     np.savez(path, **{k: v.numpy() for k, v in model.state_dict().items()})
 
 

@@ -1,7 +1,7 @@
 """Kernel benchmarks: minigrad against NumPy and PyTorch on this machine.
 
-Every case times minigrad and its references interleaved (one call of each per round, in
-alternating order), after warm-up rounds, and reports the median with p10/p90 of each and
+Every case times minigrad and its references interleaved (turns of a few back-to-back calls
+of each, in alternating order), after warm-up calls, and reports the median with p10/p90 of each and
 the ratio of the medians (minigrad / first reference: below 1 is faster). Each framework
 gets the same thread count (``torch.set_num_threads``; NumPy's BLAS is given that many
 threads while NumPy is timed and returned to minigrad's policy, one thread, afterwards).
@@ -10,7 +10,8 @@ Run (unset the OpenBLAS core-type override so that BLAS picks the kernel for thi
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_kernels.py
 
-Options: ``--reps N`` (default 120), ``--warmup N`` (default 20), ``--threads N``,
+Options: ``--reps N`` timed calls per framework (default 120), ``--warmup N`` (default 20),
+``--block N`` calls per turn (default 5), ``--threads N``,
 ``--only SUBSTRING`` (select cases), ``--section SUBSTRING`` (select cases by section, e.g.
 ``--section pooling``), ``--no-save`` (do not append to RESULTS.md). For the pooling and
 elementwise cases the GFLOP/s column counts one operation per input element.
@@ -275,35 +276,41 @@ CASES += [
 # --------------------------------------------------------------------------- runner
 
 
-def _time(fn: Callable[[], object]) -> float:
+def _time_block(fn: Callable[[], object], calls: int) -> list[float]:
+    """Seconds per call of ``calls`` back-to-back calls (fn's before/after hooks, e.g. NumPy's
+    thread count, stay outside the clock)."""
     before, after = getattr(fn, "before", None), getattr(fn, "after", None)
+    call = fn if before is None else fn.inner
     if before is not None:
         before()
-        call = fn.inner
-    else:
-        call = fn
-    t0 = time.perf_counter()
-    call()
-    t1 = time.perf_counter()
+    times = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
     if after is not None:
         after()
-    return t1 - t0
+    return times
 
 
-def run_case(case: Case, ctx: Context, reps: int, warmup: int, pause: float) -> dict:
+def run_case(case: Case, ctx: Context, reps: int, warmup: int, pause: float, block: int) -> dict:
+    """Time every framework on ``case``: turns of ``block`` back-to-back calls, alternating
+    between the frameworks (order reversed every round), until each has ``reps`` timed calls
+    after ``warmup`` untimed ones. Timing turns rather than single calls keeps one framework's
+    idle worker threads (still spinning after its call) out of the next framework's clock."""
     ours, refs, flops = case.build(ctx)
     fns = {"minigrad": ours, **refs}
     names = list(fns)
     times: dict[str, list[float]] = {k: [] for k in names}
-    for r in range(warmup + reps):
+    rounds = -(-(warmup + reps) // block)
+    for r in range(rounds):
         order = names if r % 2 == 0 else names[::-1]
         for name in order:
-            t = _time(fns[name])
-            if r >= warmup:
-                times[name].append(t)
+            ts = _time_block(fns[name], block)
+            done = r * block
+            times[name].extend(t for i, t in enumerate(ts) if done + i >= warmup)
             wait = max(pause, getattr(fns[name], "settle", 0.0))
-            if wait:
-                time.sleep(wait)  # let the previous framework's spinning threads go idle
+            time.sleep(wait)  # let this framework's spinning threads go idle
             if wait > 0.01:
                 # After a long sleep the core may have clocked down: busy-wait a few ms so
                 # that the next framework does not pay for the ramp-up.
@@ -363,7 +370,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", default="")
     parser.add_argument("--section", default="",
                         help="select cases whose section contains this (several: comma-separated)")
-    parser.add_argument("--pause", type=float, default=0.002, help="seconds between timed calls")
+    parser.add_argument("--block", type=int, default=5,
+                        help="back-to-back calls per framework per turn")
+    parser.add_argument("--pause", type=float, default=0.02,
+                        help="seconds between one framework's turn and the next's")
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args(argv)
 
@@ -387,7 +397,7 @@ def main(argv: list[str] | None = None) -> None:
     load_before = os.getloadavg()
     results = []
     for case in cases:
-        res = run_case(case, ctx, args.reps, args.warmup, args.pause)
+        res = run_case(case, ctx, args.reps, args.warmup, args.pause, args.block)
         results.append(res)
         mine = res["stats"]["minigrad"]
         ref = res["refs"][0]
@@ -409,8 +419,9 @@ def main(argv: list[str] | None = None) -> None:
         else "## Kernels: matmul and conv2d",
         "",
         f"Run {date} on {platform.processor() or platform.machine()} ({os.cpu_count()} vCPU), "
-        f"`{command}{' ' + extra if extra else ''}`; {args.reps} interleaved rounds after "
-        f"{args.warmup} warm-up rounds, {args.threads} thread(s) for every framework. "
+        f"`{command}{' ' + extra if extra else ''}`; {args.reps} timed calls per framework after "
+        f"{args.warmup} warm-up calls, in turns of {args.block} back-to-back calls alternating "
+        f"between the frameworks; {args.threads} thread(s) for every framework. "
         "The machine was shared with other work while this ran (1-minute load average "
         f"{load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} vCPUs): "
         "the numbers are noisy, compare the ratios (taken in one interleaved run) rather than "

@@ -25,6 +25,20 @@ def blas():
     return _blas
 
 
+@pytest.fixture(params=["numpy", "scipy"])
+def gemm_blas(request, compiled):
+    """Both BLAS libraries the kernels can call: NumPy's bundled OpenBLAS (the default when
+    there is one) and SciPy's; restores the default."""
+    if request.param == "numpy" and not compiled.use_numpy_blas(True):
+        pytest.skip("NumPy bundles no OpenBLAS with ILP64 sgemm/dgemm here")
+    if request.param == "scipy":
+        assert not compiled.use_numpy_blas(False)
+    try:
+        yield request.param
+    finally:
+        compiled.use_numpy_blas(True)
+
+
 @pytest.fixture(params=[2, 3])
 def threads(request):
     """2 threads (the machine), and 3 (uneven blocks); restores the previous setting."""
@@ -104,7 +118,7 @@ def test_split_plan_covers_both_axes(blas, threads):
 
 @pytest.mark.parametrize("m, k, n", SHAPES)
 @pytest.mark.parametrize("ta, tb", [(False, False), (True, False), (False, True), (True, True)])
-def test_fast_path_matches_numpy(compiled, blas, threads, m, k, n, ta, tb):
+def test_fast_path_matches_numpy(compiled, gemm_blas, blas, threads, m, k, n, ta, tb):
     rng = np.random.default_rng(m * 7 + k * 3 + n)
     a = rng.standard_normal((k, m) if ta else (m, k))
     b = rng.standard_normal((n, k) if tb else (k, n))
@@ -121,7 +135,7 @@ def test_fast_path_matches_numpy(compiled, blas, threads, m, k, n, ta, tb):
 
 
 @pytest.mark.parametrize("m, k, n", [(5, 6, 7), (1, 6, 7), (5, 6, 1), (5, 1, 7), (80, 300, 400)])
-def test_layouts(compiled, blas, m, k, n):
+def test_layouts(compiled, gemm_blas, blas, m, k, n):
     """Every operand layout gives the right product; the fast path takes exactly the layouts
     BLAS can read in place and declines the others (which the general path copies)."""
     rng = np.random.default_rng(3)
@@ -183,7 +197,7 @@ def test_non_native_byte_order(compiled, blas):
                                rtol=1e-12)
 
 
-def test_float32_matches_float64(compiled, threads):
+def test_float32_matches_float64(compiled, gemm_blas, threads):
     rng = np.random.default_rng(5)
     for m, k, n in [(64, 784, 1024), (1024, 64, 784), (65, 700, 97)]:
         a, b = rng.standard_normal((m, k)), rng.standard_normal((k, n))
@@ -195,7 +209,7 @@ def test_float32_matches_float64(compiled, threads):
 @pytest.mark.parametrize("n, fin, fout",
                          [(64, 784, 1024), (1, 5, 3), (7, 1, 9), (33, 300, 1), (100, 64, 700)])
 @pytest.mark.parametrize("bias", [True, False])
-def test_linear_kernels(compiled, threads, n, fin, fout, bias):
+def test_linear_kernels(compiled, gemm_blas, threads, n, fin, fout, bias):
     """linear forward (bias fused, beta = 1) and backward on the fast path, with a transposed
     weight view and a sliced input."""
     rng = np.random.default_rng(n + fin + fout)
@@ -307,3 +321,26 @@ def test_sgd_simd_loops_match_numpy_bitwise(avx2):
         F._optim.set_simd(old)
     for a, b in zip(got, run("numpy")):
         np.testing.assert_array_equal(a.view(np.uint8), b.view(np.uint8))
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 9, 9, 7, 3, 1), (8, 16, 12, 12, 16, 3, 1),
+                                   (2, 4, 10, 10, 6, 3, 0)])
+def test_conv2d_through_either_blas(compiled, gemm_blas, shape):
+    """conv2d's products (im2col and Winograd paths) go through the selected BLAS: float64
+    results match the NumPy reference to 1e-10."""
+    from minigrad.backend import reference
+
+    n, cin, h, w, cout, k, pad = shape
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((n, cin, h, w))
+    wt = rng.standard_normal((cout, cin, k, k))
+    b = rng.standard_normal(cout)
+    geo = ((1, 1), ((pad, pad), (pad, pad)), (1, 1), 1)
+    assert compiled._use_winograd(x.shape, wt.shape, *geo) == (cin == 16)
+    out = compiled.conv2d_forward(x, wt, b, *geo)
+    _close(out, reference.conv2d_forward(x, wt, b, *geo))
+    g = rng.standard_normal(out.shape)
+    got = compiled.conv2d_backward(g, x, wt, *geo, True, True, True)
+    want = reference.conv2d_backward(g, x, wt, *geo, True, True, True)
+    for a, e in zip(got, want):
+        _close(a, e)

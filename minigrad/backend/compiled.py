@@ -4,6 +4,7 @@ extension loops see plain buffers."""
 
 from __future__ import annotations
 
+import ctypes
 import sys
 import threading
 
@@ -21,6 +22,7 @@ def build_info() -> dict:
         "openmp": _elementwise.openmp_available(),
         "omp_threads": _elementwise.get_num_threads(),
         "pool_simd": _pool.simd(),  # instruction set of the 2x2 max-pooling loops
+        "gemm_blas": "numpy" if _blas.ilp64_gemm_in_use() else "scipy",  # whose sgemm/dgemm
     }
 
 
@@ -632,6 +634,45 @@ def conv2d_backward(
             dcols = _scratch("dcols", (rows, ncols), dtype)
             _conv.input_grad(gt, w2, dcols, gx, groups, *geo)
     return gx, gw, gb
+
+
+def _numpy_blas_gemm() -> tuple[ctypes.CDLL, int, int] | None:
+    """NumPy's own OpenBLAS, if it bundles one (the ``scipy-openblas64`` builds of NumPy
+    wheels), and the addresses of its ILP64 ``sgemm``/``dgemm``; None otherwise."""
+    try:
+        import threadpoolctl
+
+        libs = threadpoolctl.threadpool_info()
+    except Exception:  # a declared dependency; without it SciPy's BLAS does everything
+        return None
+    for lib in libs:
+        path = lib.get("filepath", "")
+        if lib.get("internal_api") != "openblas" or "numpy" not in path:
+            continue
+        try:
+            handle = ctypes.CDLL(path)
+            return handle, *(ctypes.cast(getattr(handle, f"scipy_{name}_64_"), ctypes.c_void_p)
+                             .value for name in ("sgemm", "dgemm"))
+        except (OSError, AttributeError):
+            return None
+    return None
+
+
+def use_numpy_blas(enable: bool = True) -> bool:
+    """Route every GEMM of the compiled kernels through NumPy's bundled OpenBLAS (when there
+    is one; see ``csrc/blas_gemm.pxi``) or, with ``enable=False``, through SciPy's. Returns
+    whether NumPy's is in use afterwards."""
+    global _numpy_gemm
+    if enable and _numpy_gemm is None:
+        _numpy_gemm = _numpy_blas_gemm() or False
+    addresses = _numpy_gemm[1:] if enable and _numpy_gemm else (0, 0)
+    for module in (_blas, _conv):
+        module.use_ilp64_gemm(*addresses)
+    return _blas.ilp64_gemm_in_use()
+
+
+_numpy_gemm: tuple | bool | None = None  # (library handle, sgemm, dgemm); False: none found
+use_numpy_blas()
 
 
 def set_kernel_threads(n: int, split_gemm: bool) -> None:

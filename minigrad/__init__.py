@@ -6,7 +6,7 @@
     x.grad            # 2 * x
 """
 
-from . import autograd, backend, data, nn, optim, testing, viz
+from . import allocator, autograd, backend, data, nn, optim, testing, viz
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .creation import (
     arange,
@@ -155,6 +155,8 @@ from .tensor import Tensor
 from .threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
+
+allocator.tune()  # keep freed array memory for the next step (see minigrad/allocator.py)
 
 
 def is_tensor(obj: object) -> "bool":

@@ -4,8 +4,8 @@ the 50,000-image training split. Prints "Epoch k: correct / 10000".
 
 The weights start as N(0, 1/fan_in), the initialisation the book introduces in chapter 3: the
 sigmoids start out of saturation and the network reaches about 96%. `--init standard` gives
-chapter 1's N(0, 1) weights, with which the same network reaches about 95% (94.8-95.3% over
-seeds 0-5).
+chapter 1's N(0, 1) weights, with which the same network reaches about 95% (94.8-95.3% over the
+seeds tried).
 
     python examples/nielsen_network.py [--epochs 30] [--batch-size 10] [--lr 3.0] [--seed 0]
                                        [--init scaled|standard]

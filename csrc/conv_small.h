@@ -106,19 +106,30 @@
 
 /* The same weight gradient for K == 9 (one input channel, 3x3), written with GCC/clang
  * vector types so that the nine partial-sum vectors and the bias's stay in registers and
- * share each gradient load. (Other compilers use the generic kernel.) */
+ * share each gradient load. (Other compilers use the generic kernel.)
+ *
+ * Ten accumulators of LANES values fit AVX-512's 32 registers but not AVX2's 16 (two ymm
+ * each: they spill, and the loop ran 5x slower), so the kernel comes in two widths: the
+ * "wide" one (vectors of LANES, for AVX-512) and the "half" one (vectors of LANES / 2, using
+ * only the first half of each accumulator's lanes), picked at run time. */
 #if defined(__GNUC__)
 #define MG_HAVE_WEIGHT_GRAD9 1
 #define MG_VLOAD(VEC, p) (*(const VEC *)(p))
-#define MG_DEFINE_WEIGHT_GRAD9(T, SUFFIX, LANES)                                               \
-    typedef T mg_vec_##SUFFIX __attribute__((vector_size(LANES * sizeof(T)), aligned(sizeof(T)))); \
-    MG_CLONES static void mg_small_weight_grad9_##SUFFIX(                                      \
+#if defined(__x86_64__) && !defined(__clang__) && defined(__linux__)
+#define MG_WG9_WIDE_ATTR __attribute__((target("avx512f")))
+#define MG_WG9_USE_WIDE() (__builtin_cpu_supports("avx512f"))
+#else
+#define MG_WG9_WIDE_ATTR
+#define MG_WG9_USE_WIDE() 0
+#endif
+/* One width W of the kernel; V is a vector of W values, W <= LANES. */
+#define MG_DEFINE_WEIGHT_GRAD9_WIDTH(T, SUFFIX, LANES, NAME, V, W, ATTR)                        \
+    ATTR static void NAME(                                                                     \
         const T *go, const T *cols, T *acc, T *bacc, ptrdiff_t co, ptrdiff_t n0, ptrdiff_t n1, \
         ptrdiff_t N, ptrdiff_t Cout, ptrdiff_t groups, ptrdiff_t L)                            \
     {                                                                                          \
-        typedef mg_vec_##SUFFIX V;                                                             \
         const ptrdiff_t g = co / (Cout / groups), NL = N * L;                                  \
-        const ptrdiff_t Lv = L - L % LANES;                                                    \
+        const ptrdiff_t Lv = L - L % (W);                                                      \
         V a0 = MG_VLOAD(V, acc + 0 * LANES), a1 = MG_VLOAD(V, acc + 1 * LANES);               \
         V a2 = MG_VLOAD(V, acc + 2 * LANES), a3 = MG_VLOAD(V, acc + 3 * LANES);               \
         V a4 = MG_VLOAD(V, acc + 4 * LANES), a5 = MG_VLOAD(V, acc + 5 * LANES);               \
@@ -128,7 +139,7 @@
         for (n = n0; n < n1; n++) {                                                            \
             const T *gr = go + (n * Cout + co) * L;                                            \
             const T *c = cols + g * 9 * NL + n * L;                                            \
-            for (l = 0; l < Lv; l += LANES) {                                                  \
+            for (l = 0; l < Lv; l += (W)) {                                                    \
                 const V gv = MG_VLOAD(V, gr + l);                                              \
                 ab += gv;                                                                      \
                 a0 += gv * MG_VLOAD(V, c + l);                                                 \
@@ -161,6 +172,25 @@
                 __builtin_memcpy(acc + r * LANES, &out[r], sizeof(V));                         \
             __builtin_memcpy(bacc, &ab, sizeof(V));                                            \
         }                                                                                      \
+    }
+#define MG_DEFINE_WEIGHT_GRAD9(T, SUFFIX, LANES)                                               \
+    typedef T mg_vec_##SUFFIX __attribute__((vector_size(LANES * sizeof(T)), aligned(sizeof(T)))); \
+    typedef T mg_half_##SUFFIX                                                                 \
+        __attribute__((vector_size(LANES / 2 * sizeof(T)), aligned(sizeof(T))));             \
+    MG_DEFINE_WEIGHT_GRAD9_WIDTH(T, SUFFIX, LANES, mg_small_weight_grad9_wide_##SUFFIX,        \
+                                 mg_vec_##SUFFIX, LANES, MG_WG9_WIDE_ATTR)                     \
+    MG_DEFINE_WEIGHT_GRAD9_WIDTH(T, SUFFIX, LANES, mg_small_weight_grad9_half_##SUFFIX,        \
+                                 mg_half_##SUFFIX, LANES / 2, MG_CLONES)                       \
+    static void mg_small_weight_grad9_##SUFFIX(                                                \
+        const T *go, const T *cols, T *acc, T *bacc, ptrdiff_t co, ptrdiff_t n0, ptrdiff_t n1, \
+        ptrdiff_t N, ptrdiff_t Cout, ptrdiff_t groups, ptrdiff_t L)                            \
+    {                                                                                          \
+        if (MG_WG9_USE_WIDE())                                                                 \
+            mg_small_weight_grad9_wide_##SUFFIX(go, cols, acc, bacc, co, n0, n1, N, Cout,      \
+                                                groups, L);                                    \
+        else                                                                                   \
+            mg_small_weight_grad9_half_##SUFFIX(go, cols, acc, bacc, co, n0, n1, N, Cout,      \
+                                                groups, L);                                    \
     }
 #else
 #define MG_HAVE_WEIGHT_GRAD9 0

@@ -34,6 +34,7 @@ CASES = [
     ((2, 3, 5, 5), 2, (5, 5), 1, 0, 1, 1, True),  # kernel covers the input: 1x1 output
     ((2, 3, 4, 4), 2, (3, 3), 3, 2, 1, 1, True),  # windows partly in the padding only
     ((4, 1, 28, 28), 8, (3, 3), 1, 1, 1, 1, True),  # the reference CNN's first layer
+    ((3, 1, 9, 7), 5, (3, 3), 1, 1, 1, 1, True),  # one channel, 63 columns per image: vector tails
     ((4, 8, 14, 14), 16, (3, 3), 1, 1, 1, 1, True),  # and its second (fewer channels)
     ((8, 2, 32, 32), 4, (3, 3), 1, 1, 1, 1, True),  # enough columns to split the weight gradient
     ((9, 3, 5, 6), 4, (3, 3), 1, 1, 1, 1, True),  # several images per task, a shorter last task

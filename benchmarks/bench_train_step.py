@@ -345,13 +345,15 @@ def main() -> int:
         "a fresh process with `OMP_WAIT_POLICY=passive`; then peak memory):", "",
         "    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_train_step.py", "",
         f"Measured {started:%Y-%m-%d %H:%M} UTC on the shared 2-core machine (load average "
-        f"{load_end[0]:.1f} at the end of the run, {load_end[1]:.1f} over 5 min: other "
-        f"jobs were running, so absolute times are inflated and only the ratios of one run "
-        f"mean much). Python {platform.python_version()}, numpy {np.__version__}, torch "
+        f"{load_end[0]:.1f} at the end of the run, {load_end[1]:.1f} over 5 min, this run's "
+        f"own threads included; the machine is shared, so only the ratios of one run mean "
+        f"much). Python {platform.python_version()}, numpy {np.__version__}, torch "
         f"{torch.__version__}, minigrad backend {mg.backend.current()}, {threads} thread(s) in "
         f"both frameworks (`torch.set_num_threads`). BLAS and OpenMP "
         f"(`threadpoolctl.threadpool_info()`): {blas_summary(info)}. Both frameworks share the "
-        "one OpenMP runtime in the process (torch's libgomp, loaded first).", "",
+        "one OpenMP runtime in the process (torch's libgomp, loaded first) and minigrad's "
+        "malloc settings (`minigrad/allocator.py`), which spare torch's steps their page "
+        "faults too: a torch process of its own runs slower than here.", "",
         "Step = forward, `cross_entropy`, `zero_grad()`, `backward()`, `Adam.step()`; batch 64, "
         "float32; times per step in ms, median (p10-p90); ratios are minigrad / torch.", "",
         "Default OpenMP settings (both frameworks):", "",

@@ -658,20 +658,19 @@ def _numpy_blas_gemm() -> tuple[ctypes.CDLL, int, int] | None:
     return None
 
 
+_NUMPY_GEMM = _numpy_blas_gemm()  # (library handle, sgemm, dgemm) or None
+
+
 def use_numpy_blas(enable: bool = True) -> bool:
     """Route every GEMM of the compiled kernels through NumPy's bundled OpenBLAS (when there
     is one; see ``csrc/blas_gemm.pxi``) or, with ``enable=False``, through SciPy's. Returns
     whether NumPy's is in use afterwards."""
-    global _numpy_gemm
-    if enable and _numpy_gemm is None:
-        _numpy_gemm = _numpy_blas_gemm() or False
-    addresses = _numpy_gemm[1:] if enable and _numpy_gemm else (0, 0)
+    addresses = _NUMPY_GEMM[1:] if enable and _NUMPY_GEMM else (0, 0)
     for module in (_blas, _conv):
         module.use_ilp64_gemm(*addresses)
     return _blas.ilp64_gemm_in_use()
 
 
-_numpy_gemm: tuple | bool | None = None  # (library handle, sgemm, dgemm); False: none found
 use_numpy_blas()
 
 

@@ -215,14 +215,20 @@ def test_cross_entropy_ignored_rows_match_torch(each_backend, reduction):
 @pytest.mark.parametrize("scalar", [2, -3, 2.5, True, False, 0])
 @pytest.mark.parametrize("op", ["add", "sub", "mul", "rsub", "rmul", "radd"])
 def test_python_scalar_operands_promote_like_torch(dtype, scalar, op):
-    if op in ("sub", "rsub") and (dtype == "bool" or isinstance(scalar, bool)):
-        pytest.skip("torch refuses subtraction with bools")
     values = np.array([1, 0, 3, 2]).astype(dtype)
     a, ta = mg.tensor(values), torch.tensor(values)
     fns = {
         "add": lambda t: t + scalar, "sub": lambda t: t - scalar, "mul": lambda t: t * scalar,
         "radd": lambda t: scalar + t, "rsub": lambda t: scalar - t, "rmul": lambda t: scalar * t,
     }
+    if op in ("sub", "rsub") and (dtype == "bool" or isinstance(scalar, bool)):
+        # torch refuses subtraction with bools, and so does minigrad, with torch's message
+        with pytest.raises(RuntimeError, match="Subtraction, the `-` operator") as want:
+            fns[op](ta)
+        with pytest.raises(RuntimeError) as got:
+            fns[op](a)
+        assert str(got.value) == str(want.value)
+        return
     got, want = fns[op](a), fns[op](ta)
     assert got.dtype.name == str(want.dtype).replace("torch.", ""), (dtype, scalar, op)
     np.testing.assert_array_equal(got.numpy(), want.numpy())
@@ -287,3 +293,16 @@ def test_reduction_gradient_given_to_a_leaf_is_its_own_array(op):
 def test_mean_over_an_empty_dim_gives_nan_gradients_like_torch():
     x = np.zeros((3, 0))
     compare_with_torch(lambda t: t.mean(1), lambda t: t.mean(1), x)
+
+
+@pytest.mark.parametrize("other", ["bool tensor", "float tensor", "int array"])
+def test_subtraction_with_bool_tensors_is_refused_like_torch(other):
+    mask = np.array([True, False, True])
+    values = {"bool tensor": np.array([False, False, True]),
+              "float tensor": np.array([1.0, 2.0, 3.0]), "int array": np.array([1, 2, 3])}[other]
+    for x, y in ((mask, values), (values, mask)):
+        with pytest.raises(RuntimeError) as want:
+            torch.sub(torch.tensor(x), torch.tensor(y))
+        with pytest.raises(RuntimeError) as got:
+            mg.sub(mg.tensor(x), mg.tensor(y) if other != "int array" else y)
+        assert str(got.value) == str(want.value)

@@ -538,8 +538,24 @@ def add(x: TensorLike, y: TensorLike, *, alpha=1) -> Tensor:
     return Add.apply(*promote(x, y))
 
 
+def _is_bool(v: TensorLike) -> bool:
+    if isinstance(v, Tensor):
+        return v.data.dtype == np.bool_
+    if isinstance(v, np.ndarray):
+        return v.dtype == np.bool_
+    return isinstance(v, (bool, np.bool_))
+
+
 def sub(x: TensorLike, y: TensorLike, *, alpha=1) -> Tensor:
-    """x - alpha * y, broadcasting; tensors, NumPy arrays and numbers on either side."""
+    """x - alpha * y, broadcasting; tensors, NumPy arrays and numbers on either side. Like
+    torch, refuses bool operands (a mask is inverted with ``~``, not ``1 - mask``)."""
+    if _is_bool(x) or _is_bool(y):
+        if _is_bool(x) and _is_bool(y):
+            raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not "
+                               "supported. Use the `^` or `logical_xor()` operator instead.")
+        raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. "
+                           "If you are trying to invert a mask, use the `~` or "
+                           "`logical_not()` operator instead.")
     if alpha != 1:
         y = mul(y, alpha)
     return Sub.apply(*promote(x, y))

@@ -448,3 +448,26 @@ def test_optimizer_step_inside_enable_grad_records_no_graph():
     with mg.enable_grad():
         opt.step()
     assert all(p.is_leaf and p.grad_fn is None for p in model.parameters())
+
+
+@pytest.mark.parametrize("make", [
+    lambda t: t.t(), lambda t: t[:, :2], lambda t: t[::2], lambda t: t[:, 1:2], lambda t: t[1:],
+    lambda t: t.t()[:, :1], lambda t: t.unsqueeze(1).expand(3, 2, 4),
+], ids=["transposed", "column slice", "row step", "one column", "row slice", "t-column",
+        "expanded"])
+@pytest.mark.parametrize("shape", [(-1,), (2, -1), (-1, 1), (1, -1, 2)])
+def test_view_shares_memory_or_raises_like_torch(make, shape):
+    """view() never copies: where torch's view works, writes through it reach the base; where
+    the layout needs a copy, both raise."""
+    base = np.arange(12.0).reshape(3, 4)
+    results = []
+    for lib in (mg, torch):
+        x = make(lib.tensor(base.copy()))
+        try:
+            v = x.view(*shape)
+        except RuntimeError as e:
+            results.append(("raises", "Use .reshape(...) instead" in str(e)))
+            continue
+        v.mul_(-1)  # in place through the view: the viewed tensor sees it
+        results.append(("view", tuple(v.shape), x.tolist()))
+    assert results[0] == results[1]

@@ -99,9 +99,15 @@ def reshape(x: TensorLike, *shape) -> Tensor:
 
 
 def view(x: TensorLike, *shape) -> Tensor:
-    """Like ``reshape`` (minigrad does not require contiguity for views)."""
+    """``x`` with a new shape, sharing its memory. As in torch, a layout that cannot be
+    reshaped without a copy (e.g. a transposed matrix flattened) raises: ``reshape`` copies."""
     x = _tensor(x)
     shape = _infer_shape(_shape_arg(shape), x.data.size, "view", x.shape)
+    if x.data.size and not np.may_share_memory(x.data.reshape(shape), x.data):
+        raise RuntimeError(
+            "view size is not compatible with input tensor's size and stride (at least one "
+            "dimension spans across two contiguous subspaces). Use .reshape(...) instead."
+        )
     return Reshape.apply(x, shape)
 
 

@@ -328,6 +328,14 @@ def test_empty_reductions():
         compare_with_torch(fn, fn, e)
 
 
+@pytest.mark.filterwarnings("error")  # torch gives NaN quietly; so must minigrad
+@pytest.mark.parametrize("shape, dims", [((0, 3), (0,)), ((3, 0), (1,)), ((0,), None),
+                                         ((0, 3), None), ((2, 0, 3), (1,)), ((0, 3), (1,))])
+def test_mean_over_empty_dims_is_nan_without_warnings(shape, dims):
+    fn = (lambda t: t.mean()) if dims is None else (lambda t: t.mean(dims))
+    compare_with_torch(fn, fn, np.zeros(shape))
+
+
 @st.composite
 def _shape_and_dims(draw):
     shape = tuple(draw(st.lists(st.integers(1, 4), min_size=0, max_size=4)))

@@ -82,6 +82,9 @@ class Mean(Function):
     @staticmethod
     def forward(ctx, x, axes, keepdim):
         ctx.shape, ctx.axes, ctx.keepdim = x.shape, axes, keepdim
+        if x.size == 0:  # NaN over empty dims, quietly as torch (NumPy would warn)
+            with np.errstate(invalid="ignore"):
+                return x.sum(axis=axes, keepdims=keepdim) / _count(x.shape, axes)
         return x.mean(axis=axes, keepdims=keepdim)
 
     @staticmethod

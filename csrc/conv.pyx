@@ -269,7 +269,9 @@ def weight_grad_fused(const floating[:, ::1] gt, const floating[:, :, :, ::1] x,
     cdef int nthreads = _omp_threads
     if nthreads > partial.shape[0]:
         nthreads = <int>partial.shape[0]
-    for task in prange(ntasks, nogil=True, num_threads=nthreads, schedule="dynamic"):
+    # A fixed share of the tasks per thread (not handed out dynamically): every run adds the
+    # same numbers in the same order, so the gradient is the same to the last bit.
+    for task in prange(ntasks, nogil=True, num_threads=nthreads, schedule="static"):
         tid = threadid()
         cbuf = &col_scratch[tid, 0]
         acc = &partial[tid, 0]
@@ -341,7 +343,7 @@ def weight_grad(const floating[:, ::1] gt, const floating[:, ::1] cols, floating
 def weight_grad_blocked(const floating[:, ::1] gt, const floating[:, ::1] cols,
                         floating[:, ::1] partial, int groups, Py_ssize_t chunk):
     """partial[t] += gt_g[:, J] @ cols_g[:, J]^T over the column chunks J that thread t
-    takes (dynamically); the weight gradient is partial.sum(0). ``partial`` is
+    takes; the weight gradient is partial.sum(0). ``partial`` is
     (nthreads, Cout*Kg) and must be zeroed by the caller."""
     cdef Py_ssize_t Cout = gt.shape[0], NL = gt.shape[1], Kg = cols.shape[0] // groups
     cdef Py_ssize_t Cg = Cout // groups, ntasks = (NL + chunk - 1) // chunk
@@ -350,7 +352,9 @@ def weight_grad_blocked(const floating[:, ::1] gt, const floating[:, ::1] cols,
     cdef int nthreads = _omp_threads
     if nthreads > partial.shape[0]:
         nthreads = <int>partial.shape[0]
-    for task in prange(ntasks, nogil=True, num_threads=nthreads, schedule="dynamic"):
+    # A fixed share of the tasks per thread (not handed out dynamically): every run adds the
+    # same numbers in the same order, so the gradient is the same to the last bit.
+    for task in prange(ntasks, nogil=True, num_threads=nthreads, schedule="static"):
         acc = &partial[threadid(), 0]
         j0 = task * chunk
         ncol = min(chunk, NL - j0)
@@ -675,7 +679,9 @@ def winograd_weight_grad(const floating[:, :, :, ::1] x, const floating[:, :, :,
         nthreads = <int>partial.shape[0]
     if ntasks < 2:
         nthreads = 1
-    for task in prange(ntasks, nogil=True, num_threads=nthreads, schedule="dynamic"):
+    # A fixed share of the tasks per thread (not handed out dynamically): every run adds the
+    # same numbers in the same order, so the gradient is the same to the last bit.
+    for task in prange(ntasks, nogil=True, num_threads=nthreads, schedule="static"):
         tid = threadid()
         R0 = task * rows
         R1 = min(R0 + rows, nrows)

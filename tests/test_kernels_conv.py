@@ -317,3 +317,35 @@ def test_kept_columns_are_never_shared_while_referenced():
     _, cols3 = compiled.conv2d_forward(x[::-1].copy(), w, b, *args, keep_columns=True)
     assert not np.shares_memory(cols3, view)
     np.testing.assert_array_equal(view, snapshot[1:])
+
+
+@needs_compiled
+@pytest.mark.parametrize("path", ["winograd", "im2col rebuilt in blocks", "im2col kept columns"])
+def test_conv2d_gradients_are_bitwise_reproducible(path):
+    """The weight gradient sums per-thread partials: the same inputs must give the same bits
+    on every call (a seeded training run prints the same numbers twice)."""
+    from minigrad.backend import compiled
+
+    rng = np.random.default_rng(3)
+    # (N, Cin, stride): the kept columns are split across threads from 8192 columns on
+    n, cin, stride = {"winograd": (16, 32, 1), "im2col rebuilt in blocks": (16, 32, 2),
+                      "im2col kept columns": (48, 8, 1)}[path]
+    x = rng.standard_normal((n, cin, 14, 14)).astype(np.float32)
+    w = rng.standard_normal((32, cin, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(32).astype(np.float32)
+    geo = ((stride, stride), ((1, 1), (1, 1)), (1, 1), 1)
+    assert compiled._use_winograd(x.shape, w.shape, *geo) == (path == "winograd")
+    out, cols = compiled.conv2d_forward(x, w, b, *geo, keep_columns=True)
+    if path != "im2col kept columns":
+        cols = None
+    g = rng.standard_normal(out.shape).astype(np.float32)
+    old = mg.get_num_threads()
+    mg.set_num_threads(2)
+    try:
+        first = compiled.conv2d_backward(g, x, w, *geo, True, True, True, columns=cols)
+        for _ in range(30):
+            again = compiled.conv2d_backward(g, x, w, *geo, True, True, True, columns=cols)
+            for a, e in zip(again, first):
+                np.testing.assert_array_equal(a, e)
+    finally:
+        mg.set_num_threads(old)

@@ -549,8 +549,9 @@ def _is_bool(v: TensorLike) -> bool:
 def sub(x: TensorLike, y: TensorLike, *, alpha=1) -> Tensor:
     """x - alpha * y, broadcasting; tensors, NumPy arrays and numbers on either side. Like
     torch, refuses bool operands (a mask is inverted with ``~``, not ``1 - mask``)."""
-    if _is_bool(x) or _is_bool(y):
-        if _is_bool(x) and _is_bool(y):
+    x_bool, y_bool = _is_bool(x), _is_bool(y)
+    if x_bool or y_bool:
+        if x_bool and y_bool:
             raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not "
                                "supported. Use the `^` or `logical_xor()` operator instead.")
         raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. "

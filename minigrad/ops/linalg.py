@@ -122,7 +122,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         (*, out_features).
     """
     if isinstance(input, Tensor) and isinstance(weight, Tensor) and (
-            bias is None or isinstance(bias, Tensor)):  # the usual case, checked in one test
+            bias is None or isinstance(bias, Tensor)):  # the usual case: one combined check
         x, w = input.data, weight.data
         if (w.ndim == 2 and x.ndim and x.shape[-1] == w.shape[1] and w.dtype == x.dtype and (
                 bias is None or (bias.data.shape == w.shape[:1] and bias.data.dtype == x.dtype))):
